@@ -1,0 +1,24 @@
+"""codecbench: run neural networks straight from losslessly compressed weights.
+
+>>> import codecbench
+>>> store = codecbench.open("alexnet.zarr")      # metadata only
+>>> store.keys(), store.info("features.0.weight")
+>>> w = store.tensor("features.0.weight")        # one tensor decoded, bit-exact
+>>> model = store.load_model()                   # Conv2d/Linear weights stay compressed
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codecbench.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "hookimpl", "open"]
+
+
+def open(path: Any) -> Any:  # noqa: A001 - mirrors safetensors.safe_open / zarr.open
+    """Open a store lazily (reads metadata only); returns a :class:`codecbench.executor.ModelStore`."""
+    from codecbench.executor.runner import open_model_store
+
+    return open_model_store(path)

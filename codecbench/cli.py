@@ -1,0 +1,243 @@
+"""The ``codecbench`` command line.
+
+Errors the user can fix print one line, ``codecbench: error: ...``, and exit 2 (a traceback
+only with ``--debug``). ``run --check`` exits 1 when outputs differ from the dense model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from codecbench.errors import CodecbenchError, ConfigError
+
+EXIT_USAGE = 2
+EXIT_MISMATCH = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other bad input
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="codecbench", description="Run neural networks straight from losslessly compressed weights.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("compress", help="compress a model into a store")
+    p.add_argument("model", help="built-in model: alexnet, vgg16")
+    p.add_argument("--weights", default="init:0", help="init:SEED, laplace:SEED, or a .pth/.safetensors file (default init:0)")
+    p.add_argument("--formulation", help="formulation for every weight tensor (default element)")
+    p.add_argument("--codec", help="codec for every weight tensor (default raw)")
+    p.add_argument("--config", help="TOML file mapping tensor-name patterns to formulation/codec/params")
+    p.add_argument("-o", "--output", required=True, help="store path to create (a directory)")
+    p.add_argument("--force", action="store_true", help="replace an existing store")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+
+    p = sub.add_parser("info", help="per-tensor formulation, codec and sizes")
+    p.add_argument("store")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("run", help="run inference from the compressed store")
+    p.add_argument("store")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    p.add_argument("--check", action="store_true", help="also run the dense model; exit 1 unless bit-identical")
+    p.add_argument("--dense", action="store_true", help="run the dense (decoded) model only, for comparison")
+    p.add_argument("--group-weights", type=int, default=None, help="max weights decoded at once per layer group")
+    p.add_argument("--repeat", type=int, default=1, help="forward passes to time (median reported)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("verify", help="decode every tensor and check its sha256")
+    p.add_argument("store")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("plugins", help="list registered codecs and formulations")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except CodecbenchError as exc:
+        if debug:
+            raise
+        print(f"codecbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("codecbench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
+    print(json.dumps(payload, indent=2) if getattr(args, "json", False) else text)
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from codecbench.compress import compress_model
+    from codecbench.store.config import StoreConfig
+
+    if args.config and (args.formulation or args.codec):
+        raise ConfigError("--config cannot be combined with --formulation/--codec")
+    if args.config:
+        config = StoreConfig.from_toml(args.config)
+    else:
+        config = StoreConfig.simple(args.formulation or "element", args.codec or "raw")
+    start = time.perf_counter()
+    out = compress_model(args.model, args.weights, args.output, config, overwrite=args.force,
+                         progress=not (args.quiet or args.json))
+    seconds = time.perf_counter() - start
+    summary = _store_summary(str(out))
+    summary["seconds"] = round(seconds, 3)
+    _emit(args, summary, f"wrote {out}: {summary['original_bytes']:,} -> {summary['stored_bytes']:,} bytes "
+                         f"(ratio {summary['ratio']:.3f}) in {seconds:.1f} s")
+    return 0
+
+
+def _store_summary(path: str) -> dict[str, Any]:
+    import codecbench
+
+    store = codecbench.open(path)
+    rows = []
+    for name in store.keys():
+        rec = store.info(name)
+        rows.append({
+            "name": name,
+            "storage": rec["storage"],
+            "formulation": rec["formulation"],
+            "codec": rec["codec"],
+            "shape": rec["shape"],
+            "dtype": rec["dtype"],
+            "original_bytes": rec["original_nbytes"],
+            "stored_bytes": rec["stored_nbytes"],
+            "ratio": rec["original_nbytes"] / rec["stored_nbytes"] if rec["stored_nbytes"] else None,
+        })
+    original = sum(r["original_bytes"] for r in rows)
+    stored = sum(r["stored_bytes"] for r in rows)
+    return {
+        "store": path,
+        "model": store.model,
+        "weights": store.attrs.get("weights"),
+        "format_version": store.attrs.get("format_version"),
+        "original_bytes": original,
+        "stored_bytes": stored,
+        "ratio": original / stored if stored else None,
+        "tensors": rows,
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    summary = _store_summary(args.store)
+    lines = [f"{summary['store']}: model {summary['model']}, weights {summary['weights'].get('source')}, "
+             f"format {summary['format_version']}",
+             f"{'tensor':<24} {'formulation':<12} {'codec':<10} {'original':>13} {'stored':>13} {'ratio':>7}"]
+    for r in summary["tensors"]:
+        lines.append(f"{r['name']:<24} {r['formulation'] or 'plain':<12} {r['codec'] or '-':<10} "
+                     f"{r['original_bytes']:>13,} {r['stored_bytes']:>13,} {r['ratio']:>7.3f}")
+    lines.append(f"{'total':<48} {summary['original_bytes']:>13,} {summary['stored_bytes']:>13,} {summary['ratio']:>7.3f}")
+    _emit(args, summary, "\n".join(lines))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import statistics
+
+    import codecbench
+    from codecbench.executor.modules import DEFAULT_GROUP_WEIGHTS
+    from codecbench.executor.runner import same_bits, seeded_input, timed_forward
+
+    if args.batch < 1 or args.repeat < 1:
+        raise ConfigError("--batch and --repeat must be >= 1")
+    if args.dense and args.check:
+        raise ConfigError("--dense and --check exclude each other")
+    group_weights = args.group_weights or DEFAULT_GROUP_WEIGHTS
+    if group_weights < 1:
+        raise ConfigError("--group-weights must be >= 1")
+    store = codecbench.open(args.store)
+    x = seeded_input(args.batch, args.seed)
+    model = store.dense_model() if args.dense else store.load_model(group_weights=group_weights)
+    times = []
+    for _ in range(args.repeat):
+        y, seconds = timed_forward(model, x)
+        times.append(seconds)
+    result: dict[str, Any] = {
+        "store": args.store,
+        "model": store.model,
+        "mode": "dense" if args.dense else "compressed",
+        "batch": args.batch,
+        "seed": args.seed,
+        "seconds": statistics.median(times),
+        "top1": y.argmax(dim=1).tolist(),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+    text = (f"{result['mode']} {store.model} batch {args.batch}: {result['seconds'] * 1e3:.1f} ms, "
+            f"top-1 {result['top1'][:8]}, peak RSS {result['peak_rss_mb']:.0f} MB")
+    code = 0
+    if args.check:
+        dense = store.dense_model()
+        y_dense, dense_seconds = timed_forward(dense, x)
+        identical = same_bits(y, y_dense)
+        result.update(dense_seconds=dense_seconds, bit_identical=identical)
+        text += f"\ndense: {dense_seconds * 1e3:.1f} ms; outputs {'bit-identical' if identical else 'DIFFER'}"
+        code = 0 if identical else EXIT_MISMATCH
+    _emit(args, result, text)
+    if code:
+        print("codecbench: error: compressed and dense outputs differ", file=sys.stderr)
+    return code
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    import codecbench
+
+    store = codecbench.open(args.store)
+    results = []
+    for name in store.keys():
+        try:
+            store.verify(name)
+            results.append({"name": name, "ok": True})
+        except CodecbenchError as exc:
+            results.append({"name": name, "ok": False, "error": str(exc)})
+    failed = [r for r in results if not r["ok"]]
+    if args.json:
+        print(json.dumps({"store": args.store, "ok": not failed, "tensors": results}, indent=2))
+    if failed:
+        raise CodecbenchError(f"{len(failed)} of {len(results)} tensors failed verification; first: {failed[0]['error']}")
+    if not args.json:
+        print(f"{args.store}: all {len(results)} tensors verified (sha256 match)")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from codecbench.registry import get_registry
+
+    entries = [e.as_dict() for e in get_registry().entries()]
+    lines = [f"{e['kind']:<12} {e['name']:<16} {e['distribution']} {e['version']} ({e['module']})" for e in entries]
+    _emit(args, entries, "\n".join(lines))
+    return 0
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+_COMMANDS = {
+    "compress": cmd_compress,
+    "info": cmd_info,
+    "run": cmd_run,
+    "verify": cmd_verify,
+    "plugins": cmd_plugins,
+}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

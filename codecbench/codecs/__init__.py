@@ -1,0 +1,8 @@
+"""Codecs: store a symbol sequence and answer queries on the compressed bytes.
+
+One module per codec; the contract is in :mod:`codecbench.codecs.base`.
+"""
+
+from codecbench.codecs.base import Codec, Sequence
+
+__all__ = ["Codec", "Sequence"]

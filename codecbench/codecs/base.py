@@ -1,0 +1,148 @@
+"""The codec contract.
+
+A **codec** stores a sequence of integer symbols ``s[0..n)`` over the alphabet
+``[0, alphabet_size)`` and answers queries directly on its compressed bytes.
+
+``Codec`` (stateless; one instance per use is fine):
+
+- ``name``: unique string; stores and configs refer to the codec by it.
+- ``encode(symbols, alphabet_size, **params) -> bytes``: ``symbols`` is a 1-D array of
+  unsigned integers, each ``< alphabet_size``; ``alphabet_size >= 1`` and ``<= 2**32``.
+  Unknown ``params`` raise ``ValueError`` naming the parameter. The bytes are
+  self-describing: ``open`` needs nothing else.
+- ``open(buffer) -> Sequence``: ``buffer`` is any object exposing the buffer protocol
+  (bytes, memoryview, uint8 numpy array). Zero-copy where possible: the Sequence may keep
+  numpy views on ``buffer``, so the caller must not mutate it. Every length and count in
+  the bytes is checked against the buffer before use; bytes that do not parse raise
+  :class:`codecbench.errors.CorruptDataError`.
+
+``Sequence`` (what ``open`` returns), with ``n = len(seq)`` and ``sigma = seq.alphabet_size``:
+
+- ``access(i)``: ``s[i]``; ``IndexError`` unless ``0 <= i < n``.
+- ``rank(c, i)``: occurrences of ``c`` in ``s[0:i)``; ``IndexError`` unless ``0 <= i <= n``;
+  ``ValueError`` unless ``0 <= c < sigma``.
+- ``select(c, k)``: position of the k-th occurrence of ``c`` (``k >= 1``, as in
+  sdsl-lite); ``ValueError`` unless ``0 <= c < sigma``; ``IndexError`` unless
+  ``1 <= k <= rank(c, n)`` (the message says how often ``c`` occurs).
+- ``select_many(c, ks)``: ``select`` for many ``k`` at once, as an int64 array; the same
+  errors. Codecs override it when one pass beats many calls.
+- ``extract(start, stop)``: ``s[start:stop)`` as a new uint32 numpy array; ``IndexError``
+  unless ``0 <= start <= stop <= n``. This is the executor's hot path.
+- ``nbytes``: bytes of the encoded form the Sequence answers from (payload plus every
+  directory), i.e. what it costs to keep this sequence in memory.
+
+Positions and counts are Python ints (or int64 arrays for the batch forms); symbols come
+back as uint32.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+import numpy as np
+
+MAX_ALPHABET = 2**32
+
+
+class Sequence(abc.ABC):
+    """A queryable symbol sequence over compressed bytes. See the module docstring."""
+
+    alphabet_size: int
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def nbytes(self) -> int: ...
+
+    @abc.abstractmethod
+    def access(self, i: int) -> int: ...
+
+    @abc.abstractmethod
+    def rank(self, c: int, i: int) -> int: ...
+
+    @abc.abstractmethod
+    def select(self, c: int, k: int) -> int: ...
+
+    @abc.abstractmethod
+    def extract(self, start: int, stop: int) -> np.ndarray: ...
+
+    def select_many(self, c: int, ks: Any) -> np.ndarray:
+        return np.array([self.select(c, int(k)) for k in np.asarray(ks).ravel()], dtype=np.int64)
+
+    # Argument checks shared by implementations, so every codec raises the same errors.
+    def _check_index(self, i: int) -> int:
+        i = int(i)
+        if not 0 <= i < len(self):
+            raise IndexError(f"position {i} out of range [0, {len(self)})")
+        return i
+
+    def _check_rank_args(self, c: int, i: int) -> tuple[int, int]:
+        c, i = self._check_symbol(c), int(i)
+        if not 0 <= i <= len(self):
+            raise IndexError(f"rank position {i} out of range [0, {len(self)}]")
+        return c, i
+
+    def _check_symbol(self, c: int) -> int:
+        c = int(c)
+        if not 0 <= c < self.alphabet_size:
+            raise ValueError(f"symbol {c} out of alphabet [0, {self.alphabet_size})")
+        return c
+
+    def _check_range(self, start: int, stop: int) -> tuple[int, int]:
+        start, stop = int(start), int(stop)
+        if not 0 <= start <= stop <= len(self):
+            raise IndexError(f"extract range [{start}, {stop}) not within [0, {len(self)}]")
+        return start, stop
+
+    def _select_error(self, c: int, k: int) -> IndexError:
+        total = self.rank(c, len(self))
+        return IndexError(f"select({c}, {k}): symbol {c} occurs {total} times (k must be in [1, {total}])")
+
+
+class Codec(abc.ABC):
+    """Encodes symbol sequences to bytes and opens bytes as a :class:`Sequence`."""
+
+    name: ClassVar[str]
+    #: parameter name -> default; ``encode`` rejects anything else
+    params: ClassVar[dict[str, Any]] = {}
+
+    @abc.abstractmethod
+    def encode(self, symbols: np.ndarray, alphabet_size: int, **params: Any) -> bytes: ...
+
+    @abc.abstractmethod
+    def open(self, buffer: Any) -> Sequence: ...
+
+    def _check_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            allowed = ", ".join(sorted(self.params)) or "none"
+            raise ValueError(f"codec {self.name!r}: unknown parameter {unknown[0]!r} (allowed: {allowed})")
+        return {**self.params, **params}
+
+
+def check_symbols(symbols: Any, alphabet_size: int) -> np.ndarray:
+    """Validate ``encode`` input; returns a contiguous uint32 array."""
+    alphabet_size = int(alphabet_size)
+    if not 1 <= alphabet_size <= MAX_ALPHABET:
+        raise ValueError(f"alphabet_size {alphabet_size} out of range [1, 2**32]")
+    arr = np.asarray(symbols)
+    if arr.ndim != 1:
+        raise ValueError(f"symbols must be 1-D, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"symbols must be integers, got {arr.dtype}")
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= alphabet_size:
+            raise ValueError(f"symbols span [{lo}, {hi}], outside alphabet [0, {alphabet_size})")
+    return np.ascontiguousarray(arr, dtype=np.uint32)
+
+
+def as_byte_array(buffer: Any) -> np.ndarray:
+    """A read-only uint8 view on ``buffer`` (no copy)."""
+    arr = np.frombuffer(buffer, dtype=np.uint8) if not isinstance(buffer, np.ndarray) else buffer
+    if arr.dtype != np.uint8 or arr.ndim != 1:
+        arr = arr.reshape(-1).view(np.uint8)
+    return arr

@@ -1,0 +1,125 @@
+"""``raw``: symbols bit-packed at ``ceil(log2 alphabet_size)`` bits, the uncompressed reference.
+
+Byte layout (all little-endian; ``specs/codec-raw.md`` is normative)::
+
+    0   8  magic b"CBRAW\\0\\0\\0"
+    8   4  u32 layout version (1)
+    12  4  u32 width w (bits per symbol, 1..32, equal to max(1, ceil(log2 sigma)))
+    16  8  u64 n (number of symbols)
+    24  8  u64 sigma (alphabet size)
+    32  .  ceil(n*w/64) u64 words, symbol i in bits [i*w, (i+1)*w)
+
+No directories: ``rank`` and ``select`` scan the packed words (one numba pass; ``select_many``
+answers a whole batch in one pass).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+
+from codecbench.codecs.base import Codec, Sequence, as_byte_array, check_symbols
+from codecbench.errors import CorruptDataError
+from codecbench.hookspecs import hookimpl
+from codecbench.succinct import int_vector
+
+MAGIC = b"CBRAW\0\0\0"
+VERSION = 1
+_HEADER = struct.Struct("<8sIIQQ")
+
+
+class RawSequence(Sequence):
+    """Queries over a packed ``int_vector``."""
+
+    def __init__(self, words: np.ndarray, width: int, n: int, alphabet_size: int, nbytes: int) -> None:
+        self._words = words
+        self._width = width
+        self._n = n
+        self.alphabet_size = alphabet_size
+        self._nbytes = nbytes
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def nbytes(self) -> int:
+        return self._nbytes
+
+    @property
+    def width(self) -> int:
+        return self._width
+
+    def access(self, i: int) -> int:
+        return int_vector.get(self._words, self._width, self._check_index(i))
+
+    def rank(self, c: int, i: int) -> int:
+        c, i = self._check_rank_args(c, i)
+        return int_vector.count(self._words, self._width, c, 0, i)
+
+    def select(self, c: int, k: int) -> int:
+        return int(self.select_many(c, [k])[0])
+
+    def select_many(self, c: int, ks: Any) -> np.ndarray:
+        c = self._check_symbol(c)
+        ks = np.asarray(ks, dtype=np.int64).ravel()
+        if ks.size == 0:
+            return np.empty(0, dtype=np.int64)
+        if int(ks.min()) < 1:
+            raise IndexError(f"select({c}, {int(ks.min())}): k must be >= 1")
+        order = np.argsort(ks, kind="stable")
+        found = int_vector.select_sorted(self._words, self._width, self._n, c, ks[order])
+        if found[-1] < 0:
+            raise self._select_error(c, int(ks[order][found < 0][0]))
+        out = np.empty_like(found)
+        out[order] = found
+        return out
+
+    def extract(self, start: int, stop: int) -> np.ndarray:
+        start, stop = self._check_range(start, stop)
+        return int_vector.unpack(self._words, self._width, start, stop)
+
+
+class RawCodec(Codec):
+    """Bit-packed symbols; sizes here are the 'uncompressed' reference in every table."""
+
+    name = "raw"
+    params: dict[str, Any] = {}
+
+    def encode(self, symbols: np.ndarray, alphabet_size: int, **params: Any) -> bytes:
+        self._check_params(params)
+        values = check_symbols(symbols, alphabet_size)
+        width = int_vector.width_for(alphabet_size)
+        words = int_vector.pack(values, width)
+        header = _HEADER.pack(MAGIC, VERSION, width, values.size, int(alphabet_size))
+        return header + words.astype("<u8", copy=False).tobytes()
+
+    def open(self, buffer: Any) -> RawSequence:
+        data = as_byte_array(buffer)
+        if data.size < _HEADER.size:
+            raise CorruptDataError(f"raw: {data.size} bytes is shorter than the {_HEADER.size}-byte header")
+        magic, version, width, n, sigma = _HEADER.unpack_from(data, 0)
+        if magic != MAGIC:
+            raise CorruptDataError("raw: bad magic (not a raw codec payload)")
+        if version != VERSION:
+            raise CorruptDataError(f"raw: unsupported layout version {version} (this build reads {VERSION})")
+        if not 1 <= sigma <= 2**32 or width != int_vector.width_for(sigma):
+            raise CorruptDataError(f"raw: width {width} does not match alphabet size {sigma}")
+        expected = _HEADER.size + 8 * int_vector.n_words(n, width)
+        if data.size != expected:
+            raise CorruptDataError(f"raw: {n} symbols of {width} bits need {expected} bytes, buffer has {data.size}")
+        words = _aligned_words(data[_HEADER.size :])
+        return RawSequence(words, width, n, sigma, data.size)
+
+
+def _aligned_words(data: np.ndarray) -> np.ndarray:
+    # numba kernels want aligned words; a view when the buffer allows, one copy otherwise
+    if data.ctypes.data % 8 == 0:
+        return data.view("<u8")
+    return np.frombuffer(data.tobytes(), dtype="<u8")
+
+
+@hookimpl
+def codecbench_codecs() -> list[type[Codec]]:
+    return [RawCodec]

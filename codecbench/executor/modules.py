@@ -1,0 +1,113 @@
+"""Conv2d and Linear modules that compute from compressed weights, a group of units at a time.
+
+On every forward, a layer finds the symbol spans of its unit groups with one batched
+``select`` on the delimiter, then per group ``extract``s the symbols, decodes them through
+the formulation, computes that slice of the output, and drops the weights. At most one
+group's weights are dense at any moment.
+
+Bit-exactness: torch (MKL/oneDNN here) may reduce in a different order for a very small
+output slice than for the whole layer. Measured on this machine: one-row linear slices and
+conv slices of 1 or 8 output channels differ from the full op in the last bits, while every
+slice of 48 or more units matched. So groups are multiples of ``unit_align`` (64) units and a
+short last group is merged into the one before; tests check whole models bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from codecbench.formulations.base import group_spans
+from codecbench.store.reader import OpenedTensor
+
+DEFAULT_GROUP_WEIGHTS = 1 << 22  # 4M weights (16 MiB of float32) per group
+UNIT_ALIGN = 64
+
+
+def unit_groups(n_units: int, unit_size: int, group_weights: int = DEFAULT_GROUP_WEIGHTS,
+                unit_align: int = UNIT_ALIGN, multiple: int = 1) -> list[int]:
+    """Cut points ``[0, ..., n_units]`` of unit groups of about ``group_weights`` weights.
+
+    Each group is a multiple of ``unit_align`` units (and of ``multiple``, for grouped convs)
+    except that a layer smaller than one aligned group is one group, and a short tail is
+    merged into the previous group. A group may exceed ``group_weights`` when ``unit_align``
+    units alone do.
+    """
+    if group_weights < 1 or unit_align < 1:
+        raise ValueError("group_weights and unit_align must be >= 1")
+    step_unit = unit_align * multiple // np.gcd(unit_align, multiple)
+    per_group = max(step_unit, group_weights // max(unit_size, 1) // step_unit * step_unit)
+    cuts = list(range(0, n_units, per_group)) + [n_units]
+    if len(cuts) > 2 and cuts[-1] - cuts[-2] < unit_align:
+        del cuts[-2]
+    return cuts
+
+
+class _CompressedLayer(nn.Module):
+    def __init__(self, opened: OpenedTensor, bias: torch.Tensor | None, group_weights: int, multiple: int = 1) -> None:
+        super().__init__()
+        self.opened = opened
+        self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
+        ras = opened.ras
+        self.out_units = ras.n_units
+        self.cuts = unit_groups(ras.n_units, ras.unit_size, group_weights, multiple=multiple)
+
+    def weight_groups(self):
+        """Yield ``(k0, k1, weights)`` per group; the weights are a fresh dense tensor."""
+        opened = self.opened
+        spans = group_spans(opened.sequence, opened.ras, self.cuts)
+        for (k0, k1), (start, stop) in zip(zip(self.cuts, self.cuts[1:]), spans.tolist()):
+            symbols = opened.sequence.extract(start, stop)
+            weights = opened.formulation.decode_units(opened.ras, symbols, k0, k1)
+            yield k0, k1, torch.from_numpy(weights)
+
+    def _bias(self, k0: int, k1: int) -> torch.Tensor | None:
+        return None if self.bias is None else self.bias[k0:k1]
+
+    def extra_repr(self) -> str:
+        return f"tensor={self.opened.name!r}, groups={len(self.cuts) - 1}, compressed_bytes={self.opened.nbytes}"
+
+
+class CompressedLinear(_CompressedLayer):
+    def __init__(self, opened: OpenedTensor, bias: torch.Tensor | None, group_weights: int = DEFAULT_GROUP_WEIGHTS) -> None:
+        if len(opened.ras.shape) != 2:
+            raise ValueError(f"tensor {opened.name!r} has shape {opened.ras.shape}, not a linear weight")
+        super().__init__(opened, bias, group_weights)
+        self.in_features = opened.ras.shape[1]
+        self.out_features = opened.ras.shape[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x.new_empty(*x.shape[:-1], self.out_features)
+        for k0, k1, w in self.weight_groups():
+            out[..., k0:k1] = F.linear(x, w, self._bias(k0, k1))
+        return out
+
+
+class CompressedConv2d(_CompressedLayer):
+    def __init__(self, opened: OpenedTensor, bias: torch.Tensor | None, template: nn.Conv2d,
+                 group_weights: int = DEFAULT_GROUP_WEIGHTS) -> None:
+        if tuple(opened.ras.shape) != tuple(template.weight.shape):
+            raise ValueError(f"tensor {opened.name!r} has shape {opened.ras.shape}, the conv expects {tuple(template.weight.shape)}")
+        out_per_group = template.out_channels // template.groups
+        super().__init__(opened, bias, group_weights, multiple=out_per_group)
+        self.stride, self.padding, self.dilation = template.stride, template.padding, template.dilation
+        self.conv_groups, self.padding_mode = template.groups, template.padding_mode
+        self._pad = template._reversed_padding_repeated_twice
+        self.out_per_group = out_per_group
+        self.in_per_group = template.in_channels // template.groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        padding = self.padding
+        if self.padding_mode != "zeros":  # as nn.Conv2d._conv_forward does
+            x, padding = F.pad(x, self._pad, mode=self.padding_mode), 0
+        out = None
+        for k0, k1, w in self.weight_groups():
+            g0, g1 = k0 // self.out_per_group, k1 // self.out_per_group
+            xs = x if self.conv_groups == 1 else x[:, g0 * self.in_per_group : g1 * self.in_per_group]
+            y = F.conv2d(xs, w, self._bias(k0, k1), self.stride, padding, self.dilation, g1 - g0)
+            if out is None:
+                out = y.new_empty(y.shape[0], self.out_units, *y.shape[2:])
+            out[:, k0:k1] = y
+        return out

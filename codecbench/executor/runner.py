@@ -1,0 +1,119 @@
+"""Build runnable models from a store: compressed (weights stay in the store's encoding) or
+dense (every tensor decoded and sha256-checked), and run them on a seeded input."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from codecbench.errors import StoreError
+from codecbench.executor.modules import DEFAULT_GROUP_WEIGHTS, CompressedConv2d, CompressedLinear
+from codecbench.models import build_model
+from codecbench.store.reader import StoreReader, open_store
+from codecbench.store.writer import PLAIN
+
+INPUT_SHAPE = (3, 224, 224)
+
+
+class ModelStore(StoreReader):
+    """A :class:`StoreReader` that can also build the model it holds."""
+
+    def load_model(self, model: nn.Module | None = None, *, group_weights: int = DEFAULT_GROUP_WEIGHTS) -> nn.Module:
+        """A torch module (eval mode) whose Conv2d/Linear weights stay compressed.
+
+        ``model`` is any module whose ``state_dict`` keys match the store; by default the
+        built-in architecture recorded in the store, created on the meta device so no dense
+        weights are ever allocated for it.
+        """
+        if model is None:
+            model = self._skeleton()
+        compress_model_inplace(model, self, group_weights=group_weights)
+        return model.eval()
+
+    def dense_model(self, model: nn.Module | None = None) -> nn.Module:
+        """The same model with every tensor decoded, each checked against its sha256."""
+        if model is None:
+            model = self._skeleton()
+        state = {}
+        for name in self.keys():
+            self.verify(name)
+            state[name] = torch.from_numpy(np.array(self.tensor(name)))
+        _load_state(model, state, self.label)
+        return model.eval()
+
+    def _skeleton(self) -> nn.Module:
+        if not self.model:
+            raise StoreError(f"{self.label}: store records no built-in model; pass model= to load_model")
+        with torch.device("meta"):
+            return build_model(self.model)
+
+
+def compress_model_inplace(model: nn.Module, store: StoreReader, *, group_weights: int = DEFAULT_GROUP_WEIGHTS) -> nn.Module:
+    """Swap each Conv2d/Linear whose weight is codecbench-encoded in ``store`` for its
+    compressed twin; load every other tensor densely from the store."""
+    expected = set(model.state_dict().keys())
+    missing = sorted(expected - set(store.keys()))
+    if missing:
+        raise StoreError(f"{store.label}: store lacks tensor {missing[0]!r} that the model needs")
+    replaced: set[str] = set()
+    for name, module in list(model.named_modules()):
+        if not isinstance(module, (nn.Conv2d, nn.Linear)) or f"{name}.weight" not in store:
+            continue
+        if store.info(f"{name}.weight")["storage"] == PLAIN:
+            continue
+        opened = store.open_tensor(f"{name}.weight")
+        bias = None
+        if module.bias is not None:
+            bias = torch.from_numpy(np.array(store.tensor(f"{name}.bias")))
+            replaced.add(f"{name}.bias")
+        if isinstance(module, nn.Conv2d):
+            twin: nn.Module = CompressedConv2d(opened, bias, module, group_weights)
+        else:
+            twin = CompressedLinear(opened, bias, group_weights)
+        _set_submodule(model, name, twin)
+        replaced.add(f"{name}.weight")
+    state = {k: torch.from_numpy(np.array(store.tensor(k))) for k in sorted(expected - replaced)}
+    _load_state(model, state, store.label, strict=False)
+    return model
+
+
+def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, module)
+
+
+def _load_state(model: nn.Module, state: dict[str, torch.Tensor], label: str, strict: bool = True) -> None:
+    try:
+        model.load_state_dict(state, strict=strict, assign=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise StoreError(f"{label}: tensors do not fit the model: {' '.join(first[:2])}") from None
+
+
+def seeded_input(batch: int, seed: int = 0, shape: tuple[int, ...] = INPUT_SHAPE) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, *shape, generator=generator)
+
+
+def timed_forward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+    with torch.inference_mode():
+        start = time.perf_counter()
+        y = model(x)
+        return y, time.perf_counter() - start
+
+
+def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Bit-for-bit equality (NaNs with equal payloads compare equal, -0.0 != 0.0)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    return a.contiguous().numpy().tobytes() == b.contiguous().numpy().tobytes()
+
+
+def open_model_store(path: Any) -> ModelStore:
+    """Open a store lazily, as a :class:`ModelStore`."""
+    return open_store(path, cls=ModelStore)

@@ -1,0 +1,101 @@
+"""``element``: one symbol per weight, the index of its value in the tensor's sorted unique values.
+
+Values are compared by bit pattern, so ``-0.0`` and ``0.0`` and every NaN payload are
+distinct dictionary entries and decoding is bit-exact. The dictionary is sorted by IEEE
+total order (floats) or numeric order (integers), so symbols of quantized weights are
+monotonic in value. RAS: ``alphabet_size = u + 1`` for ``u`` unique values; the delimiter is
+``u``. ``arrays["values"]`` holds the ``u`` unique values in the tensor's dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from codecbench.errors import CorruptDataError
+from codecbench.formulations.base import RAS, Formulation, check_unit_range
+from codecbench.hookspecs import hookimpl
+
+
+def order_keys(tensor: np.ndarray) -> tuple[np.ndarray, np.dtype]:
+    """Unsigned keys whose numeric order is the values' total order, one per element."""
+    flat = np.ascontiguousarray(tensor).reshape(-1)
+    kind = flat.dtype.kind
+    if kind not in "fiub":
+        raise ValueError(f"dtype {flat.dtype} is not a number type")
+    udt = np.dtype(f"<u{flat.dtype.itemsize}")
+    bits = flat.view(flat.dtype.newbyteorder("<") if flat.dtype.byteorder == ">" else flat.dtype).view(udt)
+    sign = udt.type(1) << udt.type(8 * udt.itemsize - 1)
+    if kind == "f":  # negative floats: flip all bits; positive: set the sign bit
+        return np.where(bits & sign, ~bits, bits | sign), udt
+    if kind == "i":
+        return bits ^ sign, udt
+    return bits, udt
+
+
+def keys_to_values(keys: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Inverse of :func:`order_keys` on unique keys."""
+    udt = keys.dtype
+    sign = udt.type(1) << udt.type(8 * udt.itemsize - 1)
+    if dtype.kind == "f":
+        bits = np.where(keys & sign, keys & ~sign, ~keys)
+    elif dtype.kind == "i":
+        bits = keys ^ sign
+    else:
+        bits = keys
+    return bits.astype(udt, copy=False).view(dtype)
+
+
+class ElementFormulation(Formulation):
+    name = "element"
+    params: dict[str, Any] = {}
+
+    def encode(self, tensor: np.ndarray, **params: Any) -> RAS:
+        self._check_params(params)
+        tensor = np.asarray(tensor)
+        if tensor.ndim < 1:
+            raise ValueError("element: a 0-d tensor has no units")
+        dtype = tensor.dtype.newbyteorder("=")
+        keys, _ = order_keys(tensor)
+        unique_keys, inverse = np.unique(keys, return_inverse=True)
+        values = keys_to_values(unique_keys, dtype)
+        delimiter = int(values.size)
+        n, u = tensor.shape[0], int(np.prod(tensor.shape[1:], dtype=np.int64))
+        framed = np.full((n, u + 1), delimiter, dtype=np.uint32)
+        framed[:, :u] = inverse.reshape(n, u)
+        symbols = framed.reshape(-1)[: max(n * (u + 1) - 1, 0)]
+        return RAS(
+            symbols=np.ascontiguousarray(symbols),
+            alphabet_size=delimiter + 1,
+            delimiter=delimiter,
+            n_units=n,
+            shape=tuple(int(d) for d in tensor.shape),
+            dtype=dtype.name,
+            arrays={"values": values},
+        )
+
+    def decode_units(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int) -> np.ndarray:
+        k0, k1 = check_unit_range(ras, k0, k1)
+        m, u = k1 - k0, ras.unit_size
+        values = ras.arrays["values"]
+        out_shape = (m, *ras.shape[1:])
+        if m == 0:
+            return np.empty(out_shape, dtype=values.dtype)
+        if symbols.size != m * (u + 1) - 1:
+            raise CorruptDataError(f"element: {m} units of {u} weights need {m * (u + 1) - 1} symbols, got {symbols.size}")
+        framed = np.empty(m * (u + 1), dtype=np.uint32)
+        framed[:-1] = symbols
+        framed[-1] = ras.delimiter
+        framed = framed.reshape(m, u + 1)
+        if u and not np.all(framed[:, u] == ras.delimiter):
+            raise CorruptDataError("element: delimiter missing between units")
+        body = framed[:, :u]
+        if body.size and int(body.max()) >= values.size:
+            raise CorruptDataError(f"element: symbol {int(body.max())} outside the {values.size}-value dictionary")
+        return np.take(values, body).reshape(out_shape)
+
+
+@hookimpl
+def codecbench_formulations() -> list[type[Formulation]]:
+    return [ElementFormulation]

@@ -1,0 +1,181 @@
+"""Lazy store reader in the spirit of safetensors' ``safe_open``.
+
+Opening reads the consolidated metadata only. A tensor's chunk is fetched from the store the
+first time it is needed and kept *compressed* (its Sequence and dictionary arrays); nothing
+is decoded until asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import google_crc32c
+import numpy as np
+import zarr
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+
+from codecbench.codecs.base import Sequence
+from codecbench.errors import CodecbenchError, CorruptDataError, StoreError
+from codecbench.formulations.base import RAS, Formulation
+from codecbench.registry import get_registry
+from codecbench.store import chunk
+from codecbench.store.writer import FORMAT_VERSION, PLAIN
+
+
+@dataclass(frozen=True)
+class OpenedTensor:
+    """A tensor kept compressed: its RAS (dictionaries, no symbols) and queryable Sequence."""
+
+    name: str
+    ras: RAS
+    sequence: Sequence
+    formulation: Formulation
+    nbytes: int
+
+
+class StoreReader:
+    """Read access to a codecbench store. Use :func:`open_store` (or ``codecbench.open``)."""
+
+    def __init__(self, store: Any, label: str) -> None:
+        self.label = label
+        self._store = store
+        try:
+            self._group = zarr.open_group(store, mode="r", use_consolidated=True)
+        except (FileNotFoundError, ValueError, KeyError, zarr.errors.BaseZarrError) as exc:
+            raise StoreError(f"{label}: not a codecbench store ({type(exc).__name__}: {exc})") from None
+        attrs = self._group.attrs.asdict().get("codecbench")
+        if not isinstance(attrs, dict) or not isinstance(attrs.get("tensors"), list):
+            raise StoreError(f"{label}: zarr group has no codecbench attributes (not a codecbench store)")
+        version = attrs.get("format_version")
+        if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
+            raise StoreError(f"{label}: store format version {version!r} is not readable (this build reads 1..{FORMAT_VERSION})")
+        self.attrs: dict[str, Any] = attrs
+        self._names: list[str] = [str(n) for n in attrs["tensors"]]
+        self._opened: dict[str, OpenedTensor] = {}
+        self._lock = threading.Lock()
+
+    # -- metadata only ---------------------------------------------------------------
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def info(self, name: str) -> dict[str, Any]:
+        """The tensor's JSON record: storage, formulation, codec, params, shape, dtype, sizes, sha256."""
+        record = self._array(name).attrs.asdict().get("codecbench")
+        if not isinstance(record, dict):
+            raise StoreError(f"{self.label}: tensor {name!r} has no codecbench record")
+        return dict(record)
+
+    @property
+    def model(self) -> str | None:
+        return self.attrs.get("model")
+
+    # -- reads -----------------------------------------------------------------------
+    def tensor(self, name: str) -> np.ndarray:
+        """The tensor decoded to a dense numpy array, bit-exact."""
+        if self.info(name)["storage"] == PLAIN:
+            return self._read_plain(name)
+        opened = self.open_tensor(name)
+        try:
+            return opened.formulation.decode(opened.ras, opened.sequence)
+        except (CorruptDataError, ValueError, IndexError) as exc:
+            raise CorruptDataError(f"{self.label}: tensor {name!r}: {exc}") from None
+
+    def sequence(self, name: str) -> Sequence:
+        """The tensor's opened, queryable symbol Sequence (compressed)."""
+        return self.open_tensor(name).sequence
+
+    def open_tensor(self, name: str) -> OpenedTensor:
+        """Fetch the chunk (once), parse it and open its Sequence; kept compressed."""
+        with self._lock:
+            if name not in self._opened:
+                self._opened[name] = self._open(name)
+            return self._opened[name]
+
+    def verify(self, name: str) -> None:
+        """Decode the tensor and check its sha256; raises CorruptDataError on mismatch."""
+        record = self.info(name)
+        data = np.ascontiguousarray(self.tensor(name))
+        digest = hashlib.sha256(memoryview(data.reshape(-1).view(np.uint8))).hexdigest()
+        if digest != record.get("sha256") or list(data.shape) != record.get("shape"):
+            raise CorruptDataError(f"{self.label}: tensor {name!r}: sha256 mismatch (decoded bytes differ from the original)")
+
+    # -- internals -------------------------------------------------------------------
+    def _array(self, name: str) -> zarr.Array:
+        if name not in self._names:
+            raise StoreError(f"{self.label}: no tensor {name!r} in store")
+        try:
+            return self._group[name]
+        except KeyError:
+            raise StoreError(f"{self.label}: tensor {name!r} is listed but missing") from None
+
+    def _read_plain(self, name: str) -> np.ndarray:
+        try:
+            return np.asarray(self._array(name)[...])
+        except CodecbenchError:
+            raise
+        except Exception as exc:  # zarr raises ValueError for bad checksums, and others
+            raise CorruptDataError(f"{self.label}: tensor {name!r}: {exc}") from None
+
+    def _chunk_bytes(self, name: str) -> np.ndarray:
+        array = self._array(name)
+        key = f"{array.path}/{array.metadata.encode_chunk_key((0,) * array.ndim)}"
+        buf = sync(self._group.store.get(key, prototype=default_buffer_prototype()))
+        if buf is None:
+            raise CorruptDataError(f"{self.label}: tensor {name!r}: chunk {key} is missing")
+        raw = buf.as_numpy_array()
+        if raw.size < 4 or np.uint32(google_crc32c.value(raw[:-4])).tobytes() != raw[-4:].tobytes():
+            raise CorruptDataError(f"{self.label}: tensor {name!r}: chunk checksum mismatch (corrupted chunk)")
+        return aligned_copy(raw[:-4])
+
+    def _open(self, name: str) -> OpenedTensor:
+        record = self.info(name)
+        if record.get("storage") == PLAIN:
+            raise StoreError(f"{self.label}: tensor {name!r} is stored plain; it has no symbol sequence")
+        data = self._chunk_bytes(name)
+        registry = get_registry()
+        try:
+            parsed = chunk.parse_chunk(data)
+            if (parsed.formulation, parsed.codec) != (record.get("formulation"), record.get("codec")):
+                raise CorruptDataError(
+                    f"chunk holds {parsed.formulation}/{parsed.codec}, metadata says {record.get('formulation')}/{record.get('codec')}"
+                )
+            if list(parsed.ras.shape) != record.get("shape") or parsed.ras.dtype != record.get("dtype"):
+                raise CorruptDataError("chunk shape or dtype differs from the metadata")
+            formulation = registry.formulation(parsed.formulation)
+            sequence = registry.codec(parsed.codec).open(parsed.payload)
+            chunk.check_sequence(parsed, sequence)
+        except CodecbenchError as exc:
+            raise type(exc)(f"{self.label}: tensor {name!r}: {exc}") from None
+        return OpenedTensor(name, parsed.ras, sequence, formulation, int(data.size))
+
+
+def aligned_copy(raw: np.ndarray, align: int = 64) -> np.ndarray:
+    """``raw`` copied into a buffer whose first byte is ``align``-aligned (numba wants aligned words)."""
+    base = np.empty(raw.size + align, dtype=np.uint8)
+    start = (-base.ctypes.data) % align
+    out = base[start : start + raw.size]
+    out[...] = raw
+    return out
+
+
+def open_store(path_or_store: Any, cls: type[StoreReader] = StoreReader) -> Any:
+    """Open a store lazily from a local path or a zarr ``Store`` object, as a ``cls``."""
+    if isinstance(path_or_store, (str, os.PathLike)):
+        path = os.fspath(path_or_store)
+        if not os.path.isdir(path):
+            raise StoreError(f"{path}: no such store (not a directory)")
+        store = zarr.storage.LocalStore(path, read_only=True)
+        return cls(store, path)
+    return cls(path_or_store, repr(path_or_store))

@@ -1,0 +1,1 @@
+"""Succinct building blocks in numpy + numba, named after their sdsl-lite counterparts."""
