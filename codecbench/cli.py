@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compress", help="compress a model into a store")
     p.add_argument("model", help="built-in model: alexnet, vgg16")
-    p.add_argument("--weights", default="init:0", help="init:SEED, laplace:SEED, or a .pth/.safetensors file (default init:0)")
+    p.add_argument(
+        "--weights", default="init:0", help="init:SEED, laplace:SEED, or a .pth/.safetensors file (default init:0)"
+    )
     p.add_argument("--formulation", help="formulation for every weight tensor (default element)")
     p.add_argument("--codec", help="codec for every weight tensor (default raw)")
     p.add_argument("--config", help="TOML file mapping tensor-name patterns to formulation/codec/params")
@@ -95,13 +97,18 @@ def cmd_compress(args: argparse.Namespace) -> int:
     else:
         config = StoreConfig.simple(args.formulation or "element", args.codec or "raw")
     start = time.perf_counter()
-    out = compress_model(args.model, args.weights, args.output, config, overwrite=args.force,
-                         progress=not (args.quiet or args.json))
+    out = compress_model(
+        args.model, args.weights, args.output, config, overwrite=args.force, progress=not (args.quiet or args.json)
+    )
     seconds = time.perf_counter() - start
     summary = _store_summary(str(out))
     summary["seconds"] = round(seconds, 3)
-    _emit(args, summary, f"wrote {out}: {summary['original_bytes']:,} -> {summary['stored_bytes']:,} bytes "
-                         f"(ratio {summary['ratio']:.3f}) in {seconds:.1f} s")
+    _emit(
+        args,
+        summary,
+        f"wrote {out}: {summary['original_bytes']:,} -> {summary['stored_bytes']:,} bytes "
+        f"(ratio {summary['ratio']:.3f}) in {seconds:.1f} s",
+    )
     return 0
 
 
@@ -112,17 +119,19 @@ def _store_summary(path: str) -> dict[str, Any]:
     rows = []
     for name in store.keys():
         rec = store.info(name)
-        rows.append({
-            "name": name,
-            "storage": rec["storage"],
-            "formulation": rec["formulation"],
-            "codec": rec["codec"],
-            "shape": rec["shape"],
-            "dtype": rec["dtype"],
-            "original_bytes": rec["original_nbytes"],
-            "stored_bytes": rec["stored_nbytes"],
-            "ratio": rec["original_nbytes"] / rec["stored_nbytes"] if rec["stored_nbytes"] else None,
-        })
+        rows.append(
+            {
+                "name": name,
+                "storage": rec["storage"],
+                "formulation": rec["formulation"],
+                "codec": rec["codec"],
+                "shape": rec["shape"],
+                "dtype": rec["dtype"],
+                "original_bytes": rec["original_nbytes"],
+                "stored_bytes": rec["stored_nbytes"],
+                "ratio": rec["original_nbytes"] / rec["stored_nbytes"] if rec["stored_nbytes"] else None,
+            }
+        )
     original = sum(r["original_bytes"] for r in rows)
     stored = sum(r["stored_bytes"] for r in rows)
     return {
@@ -139,13 +148,19 @@ def _store_summary(path: str) -> dict[str, Any]:
 
 def cmd_info(args: argparse.Namespace) -> int:
     summary = _store_summary(args.store)
-    lines = [f"{summary['store']}: model {summary['model']}, weights {summary['weights'].get('source')}, "
-             f"format {summary['format_version']}",
-             f"{'tensor':<24} {'formulation':<12} {'codec':<10} {'original':>13} {'stored':>13} {'ratio':>7}"]
+    lines = [
+        f"{summary['store']}: model {summary['model']}, weights {summary['weights'].get('source')}, "
+        f"format {summary['format_version']}",
+        f"{'tensor':<24} {'formulation':<12} {'codec':<10} {'original':>13} {'stored':>13} {'ratio':>7}",
+    ]
     for r in summary["tensors"]:
-        lines.append(f"{r['name']:<24} {r['formulation'] or 'plain':<12} {r['codec'] or '-':<10} "
-                     f"{r['original_bytes']:>13,} {r['stored_bytes']:>13,} {r['ratio']:>7.3f}")
-    lines.append(f"{'total':<48} {summary['original_bytes']:>13,} {summary['stored_bytes']:>13,} {summary['ratio']:>7.3f}")
+        lines.append(
+            f"{r['name']:<24} {r['formulation'] or 'plain':<12} {r['codec'] or '-':<10} "
+            f"{r['original_bytes']:>13,} {r['stored_bytes']:>13,} {r['ratio']:>7.3f}"
+        )
+    lines.append(
+        f"{'total':<48} {summary['original_bytes']:>13,} {summary['stored_bytes']:>13,} {summary['ratio']:>7.3f}"
+    )
     _emit(args, summary, "\n".join(lines))
     return 0
 
@@ -181,8 +196,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         "top1": y.argmax(dim=1).tolist(),
         "peak_rss_mb": _peak_rss_mb(),
     }
-    text = (f"{result['mode']} {store.model} batch {args.batch}: {result['seconds'] * 1e3:.1f} ms, "
-            f"top-1 {result['top1'][:8]}, peak RSS {result['peak_rss_mb']:.0f} MB")
+    text = (
+        f"{result['mode']} {store.model} batch {args.batch}: {result['seconds'] * 1e3:.1f} ms, "
+        f"top-1 {result['top1'][:8]}, peak RSS {result['peak_rss_mb']:.0f} MB"
+    )
     code = 0
     if args.check:
         dense = store.dense_model()
@@ -212,7 +229,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"store": args.store, "ok": not failed, "tensors": results}, indent=2))
     if failed:
-        raise CodecbenchError(f"{len(failed)} of {len(results)} tensors failed verification; first: {failed[0]['error']}")
+        raise CodecbenchError(
+            f"{len(failed)} of {len(results)} tensors failed verification; first: {failed[0]['error']}"
+        )
     if not args.json:
         print(f"{args.store}: all {len(results)} tensors verified (sha256 match)")
     return 0

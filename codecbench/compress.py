@@ -58,10 +58,13 @@ def compress_model(
         raise ConfigError(f"weight source {weights!r}: unexpected key {extra[0]!r} for model {model!r}")
     for key, shape in expected.items():
         if tuple(state[key].shape) != shape:
-            raise ConfigError(f"weight source {weights!r}: {key!r} has shape {tuple(state[key].shape)}, {model!r} expects {shape}")
+            raise ConfigError(
+                f"weight source {weights!r}: {key!r} has shape {tuple(state[key].shape)}, {model!r} expects {shape}"
+            )
     ordered = {k: state[k] for k in expected}
-    return compress_state_dict(ordered, out, config, model=model, weights=describe_source(weights),
-                               overwrite=overwrite, progress=progress)
+    return compress_state_dict(
+        ordered, out, config, model=model, weights=describe_source(weights), overwrite=overwrite, progress=progress
+    )
 
 
 def build_model_keys(model: str) -> dict[str, tuple[int, ...]]:

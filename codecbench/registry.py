@@ -63,8 +63,7 @@ class Registry:
             if entry.name in table:
                 first = table[entry.name]
                 raise RegistryError(
-                    f"{entry.kind} name {entry.name!r} registered twice: "
-                    f"by {first.source} and by {entry.source}"
+                    f"{entry.kind} name {entry.name!r} registered twice: by {first.source} and by {entry.source}"
                 )
             table[entry.name] = entry
 

@@ -54,9 +54,7 @@ def same_bytes(a: torch.Tensor, b: torch.Tensor) -> bool:
     return torch.equal(a.contiguous().view(torch.uint8), b.contiguous().view(torch.uint8))
 
 
-def same_state(
-    a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], ordered: bool = False
-) -> bool:
+def same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], ordered: bool = False) -> bool:
     """Same keys (in the same order if ``ordered``) and byte-identical tensors."""
     keys_ok = list(a) == list(b) if ordered else sorted(a) == sorted(b)
     return keys_ok and all(same_bytes(a[k], b[k]) for k in a)
@@ -265,9 +263,7 @@ def test_mismatch_names_source_and_key(tmp_path, alex_init0) -> None:
     # The first offending key in model order is reported, so partial files suffice.
     p1 = tmp_path / "shape.safetensors"
     save_file({"features.0.weight": torch.zeros(64, 3, 5, 5)}, str(p1))
-    with pytest.raises(
-        ConfigError, match=r"shape\.safetensors.*'features\.0\.weight'.*\(64, 3, 5, 5\)"
-    ):
+    with pytest.raises(ConfigError, match=r"shape\.safetensors.*'features\.0\.weight'.*\(64, 3, 5, 5\)"):
         model_with_weights("alexnet", str(p1))
 
     partial = {k: alex_init0[k] for k in ["features.0.weight", "features.0.bias"]}

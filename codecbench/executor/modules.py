@@ -26,8 +26,13 @@ DEFAULT_GROUP_WEIGHTS = 1 << 22  # 4M weights (16 MiB of float32) per group
 UNIT_ALIGN = 64
 
 
-def unit_groups(n_units: int, unit_size: int, group_weights: int = DEFAULT_GROUP_WEIGHTS,
-                unit_align: int = UNIT_ALIGN, multiple: int = 1) -> list[int]:
+def unit_groups(
+    n_units: int,
+    unit_size: int,
+    group_weights: int = DEFAULT_GROUP_WEIGHTS,
+    unit_align: int = UNIT_ALIGN,
+    multiple: int = 1,
+) -> list[int]:
     """Cut points ``[0, ..., n_units]`` of unit groups of about ``group_weights`` weights.
 
     Each group is a multiple of ``unit_align`` units (and of ``multiple``, for grouped convs)
@@ -58,7 +63,8 @@ class _CompressedLayer(nn.Module):
         """Yield ``(k0, k1, weights)`` per group; the weights are a fresh dense tensor."""
         opened = self.opened
         spans = group_spans(opened.sequence, opened.ras, self.cuts)
-        for (k0, k1), (start, stop) in zip(zip(self.cuts, self.cuts[1:]), spans.tolist()):
+        for j, (start, stop) in enumerate(spans.tolist()):
+            k0, k1 = self.cuts[j], self.cuts[j + 1]
             symbols = opened.sequence.extract(start, stop)
             weights = opened.formulation.decode_units(opened.ras, symbols, k0, k1)
             yield k0, k1, torch.from_numpy(weights)
@@ -71,7 +77,9 @@ class _CompressedLayer(nn.Module):
 
 
 class CompressedLinear(_CompressedLayer):
-    def __init__(self, opened: OpenedTensor, bias: torch.Tensor | None, group_weights: int = DEFAULT_GROUP_WEIGHTS) -> None:
+    def __init__(
+        self, opened: OpenedTensor, bias: torch.Tensor | None, group_weights: int = DEFAULT_GROUP_WEIGHTS
+    ) -> None:
         if len(opened.ras.shape) != 2:
             raise ValueError(f"tensor {opened.name!r} has shape {opened.ras.shape}, not a linear weight")
         super().__init__(opened, bias, group_weights)
@@ -86,10 +94,17 @@ class CompressedLinear(_CompressedLayer):
 
 
 class CompressedConv2d(_CompressedLayer):
-    def __init__(self, opened: OpenedTensor, bias: torch.Tensor | None, template: nn.Conv2d,
-                 group_weights: int = DEFAULT_GROUP_WEIGHTS) -> None:
+    def __init__(
+        self,
+        opened: OpenedTensor,
+        bias: torch.Tensor | None,
+        template: nn.Conv2d,
+        group_weights: int = DEFAULT_GROUP_WEIGHTS,
+    ) -> None:
         if tuple(opened.ras.shape) != tuple(template.weight.shape):
-            raise ValueError(f"tensor {opened.name!r} has shape {opened.ras.shape}, the conv expects {tuple(template.weight.shape)}")
+            raise ValueError(
+                f"tensor {opened.name!r} has shape {opened.ras.shape}, the conv expects {tuple(template.weight.shape)}"
+            )
         out_per_group = template.out_channels // template.groups
         super().__init__(opened, bias, group_weights, multiple=out_per_group)
         self.stride, self.padding, self.dilation = template.stride, template.padding, template.dilation

@@ -52,7 +52,9 @@ class ModelStore(StoreReader):
             return build_model(self.model)
 
 
-def compress_model_inplace(model: nn.Module, store: StoreReader, *, group_weights: int = DEFAULT_GROUP_WEIGHTS) -> nn.Module:
+def compress_model_inplace(
+    model: nn.Module, store: StoreReader, *, group_weights: int = DEFAULT_GROUP_WEIGHTS
+) -> nn.Module:
     """Swap each Conv2d/Linear whose weight is codecbench-encoded in ``store`` for its
     compressed twin; load every other tensor densely from the store."""
     expected = set(model.state_dict().keys())

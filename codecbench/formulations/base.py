@@ -101,7 +101,7 @@ def group_spans(seq: Any, ras: RAS, cuts: Any) -> np.ndarray:
         raise IndexError(f"unit cuts {cuts.tolist()} not ascending within [0, {n}]")
     inner = cuts[(cuts > 0) & (cuts < n)]
     found = seq.select_many(ras.delimiter, inner) if inner.size else np.empty(0, np.int64)
-    pos = dict(zip(inner.tolist(), found.tolist()))
+    pos = dict(zip(inner.tolist(), found.tolist(), strict=True))
     starts = [0 if k == 0 else (len(seq) if k == n else pos[k] + 1) for k in cuts[:-1].tolist()]
     stops = [len(seq) if k == n else (0 if k == 0 else pos[k]) for k in cuts[1:].tolist()]
     spans = np.array([starts, stops], dtype=np.int64).T

@@ -83,7 +83,9 @@ class ElementFormulation(Formulation):
         if m == 0:
             return np.empty(out_shape, dtype=values.dtype)
         if symbols.size != m * (u + 1) - 1:
-            raise CorruptDataError(f"element: {m} units of {u} weights need {m * (u + 1) - 1} symbols, got {symbols.size}")
+            raise CorruptDataError(
+                f"element: {m} units of {u} weights need {m * (u + 1) - 1} symbols, got {symbols.size}"
+            )
         framed = np.empty(m * (u + 1), dtype=np.uint32)
         framed[:-1] = symbols
         framed[-1] = ras.delimiter

@@ -45,16 +45,12 @@ def model_with_weights(name: str, source: str) -> nn.Module:
             )
     for key in state:
         if key not in expected:
-            raise ConfigError(
-                f"weight source {source!r}: unexpected key {key!r} for model {name!r}"
-            )
+            raise ConfigError(f"weight source {source!r}: unexpected key {key!r} for model {name!r}")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")
-        raise ConfigError(
-            f"weight source {source!r}: cannot load into {name!r} ({first})"
-        ) from None
+        raise ConfigError(f"weight source {source!r}: cannot load into {name!r} ({first})") from None
     return model.eval()
 
 

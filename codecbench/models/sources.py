@@ -50,11 +50,7 @@ def _load_error(e: Exception) -> str:
     text = str(e)
     if text.startswith("Weights only load failed"):
         # torch's message is a multi-line essay; keep the unpickler's actual complaint.
-        detail = (
-            text.split("WeightsUnpickler error:", 1)[-1]
-            if "WeightsUnpickler error:" in text
-            else ""
-        )
+        detail = text.split("WeightsUnpickler error:", 1)[-1] if "WeightsUnpickler error:" in text else ""
         reason = _one_line(detail)
         return "not a weights-only torch checkpoint" + (f": {reason}" if reason else "")
     reason = _one_line(text)
@@ -69,9 +65,7 @@ def parse_source(source: str) -> tuple[str, Any]:
     if m and m.group(1) in SEEDED_KINDS:
         kind, arg = m.group(1), m.group(2)
         if not _SEED_RE.match(arg) or int(arg) >= 2**63:
-            raise ConfigError(
-                f"weight source {source!r}: SEED must be an integer in [0, 2**63), got {arg!r}"
-            )
+            raise ConfigError(f"weight source {source!r}: SEED must be an integer in [0, 2**63), got {arg!r}")
         return kind, int(arg)
     if m and not os.path.exists(source):
         raise ConfigError(
@@ -88,8 +82,7 @@ def _check_file(path: str) -> None:
         raise ConfigError(f"weight file {path!r}: not a regular file")
     if not path.lower().endswith(CHECKPOINT_EXTS + SAFETENSORS_EXTS):
         raise ConfigError(
-            f"weight file {path!r}: unsupported extension "
-            f"(expected {', '.join(CHECKPOINT_EXTS + SAFETENSORS_EXTS)})"
+            f"weight file {path!r}: unsupported extension (expected {', '.join(CHECKPOINT_EXTS + SAFETENSORS_EXTS)})"
         )
 
 
@@ -108,17 +101,13 @@ def load_file(path: str) -> dict[str, torch.Tensor]:
     if isinstance(obj, dict) and "state_dict" in obj:
         obj = obj["state_dict"]
     if not isinstance(obj, dict):
-        raise ConfigError(
-            f"weight file {path!r}: expected a dict of tensors, got {type(obj).__name__}"
-        )
+        raise ConfigError(f"weight file {path!r}: expected a dict of tensors, got {type(obj).__name__}")
     out: dict[str, torch.Tensor] = {}
     for key, value in obj.items():
         if not isinstance(key, str):
             raise ConfigError(f"weight file {path!r}: key {key!r} is not a string")
         if not isinstance(value, torch.Tensor):
-            raise ConfigError(
-                f"weight file {path!r}: entry {key!r} is a {type(value).__name__}, not a tensor"
-            )
+            raise ConfigError(f"weight file {path!r}: entry {key!r} is a {type(value).__name__}, not a tensor")
         out[key] = value.detach().to("cpu").contiguous()
     return out
 
@@ -135,9 +124,7 @@ def init_weights(model_name: str, seed: int) -> dict[str, torch.Tensor]:
 
 def _tensor_rng(seed: int, key: str) -> np.random.Generator:
     digest = hashlib.sha256(key.encode("utf-8")).digest()
-    return np.random.default_rng(
-        np.random.SeedSequence([seed, int.from_bytes(digest[:16], "little")])
-    )
+    return np.random.default_rng(np.random.SeedSequence([seed, int.from_bytes(digest[:16], "little")]))
 
 
 def laplace_tensor(seed: int, key: str, shape: tuple[int, ...], std: float) -> torch.Tensor:

@@ -38,8 +38,18 @@ ALIGN = 64
 MAX_HEADER = 16 * 2**20
 # dtypes a tensor or formulation array may have; nothing that can hold Python objects
 ALLOWED_DTYPES = {
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float16", "float32", "float64",
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
 }
 _PREFIX = struct.Struct("<8sII")
 
@@ -157,7 +167,9 @@ def parse_chunk(buffer: Any) -> ParsedChunk:
     payload_rec = header["payload"]
     _check_section(data, payload_rec, last_end, "payload")
     if payload_rec["offset"] + payload_rec["nbytes"] != data.size:
-        raise CorruptDataError(f"chunk has {data.size - payload_rec['offset'] - payload_rec['nbytes']} bytes after its payload")
+        raise CorruptDataError(
+            f"chunk has {data.size - payload_rec['offset'] - payload_rec['nbytes']} bytes after its payload"
+        )
     payload = data[payload_rec["offset"] : payload_rec["offset"] + payload_rec["nbytes"]]
     ras = RAS(
         symbols=None,
@@ -207,8 +219,17 @@ def _int(value: Any, what: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
 def _check_header(h: Any) -> None:
     if not isinstance(h, dict):
         raise CorruptDataError("chunk header is not a JSON object")
-    for key, kind in (("formulation", str), ("codec", str), ("dtype", str), ("formulation_params", dict),
-                      ("codec_params", dict), ("meta", dict), ("shape", list), ("arrays", list), ("payload", dict)):
+    for key, kind in (
+        ("formulation", str),
+        ("codec", str),
+        ("dtype", str),
+        ("formulation_params", dict),
+        ("codec_params", dict),
+        ("meta", dict),
+        ("shape", list),
+        ("arrays", list),
+        ("payload", dict),
+    ):
         if not isinstance(h.get(key), kind):
             raise CorruptDataError(f"chunk header field {key} is missing or not a {kind.__name__}")
     if h["dtype"] not in ALLOWED_DTYPES:
@@ -236,7 +257,9 @@ def _check_section(data: np.ndarray, record: dict[str, Any], not_before: int, wh
     offset = _int(record.get("offset"), f"{what}.offset", not_before, data.size)
     nbytes = _int(record.get("nbytes"), f"{what}.nbytes", 0, data.size)
     if offset % ALIGN or offset + nbytes > data.size:
-        raise CorruptDataError(f"chunk section {what} [{offset}, {offset + nbytes}) is misaligned or past the {data.size}-byte chunk")
+        raise CorruptDataError(
+            f"chunk section {what} [{offset}, {offset + nbytes}) is misaligned or past the {data.size}-byte chunk"
+        )
 
 
 def _section_array(data: np.ndarray, record: dict[str, Any], not_before: int) -> np.ndarray:
@@ -244,7 +267,9 @@ def _section_array(data: np.ndarray, record: dict[str, Any], not_before: int) ->
     dtype = np.dtype(record["dtype"]).newbyteorder("<")
     count = math.prod(record["shape"])
     if count * dtype.itemsize != record["nbytes"]:
-        raise CorruptDataError(f"chunk array {record['name']!r}: shape {record['shape']} of {record['dtype']} is not {record['nbytes']} bytes")
+        raise CorruptDataError(
+            f"chunk array {record['name']!r}: shape {record['shape']} of {record['dtype']} is not {record['nbytes']} bytes"
+        )
     view = data[record["offset"] : record["offset"] + record["nbytes"]]
     arr = view.view(dtype) if data.ctypes.data % ALIGN == 0 else np.frombuffer(view.tobytes(), dtype=dtype)
     return arr.reshape(record["shape"])

@@ -54,7 +54,9 @@ class StoreReader:
             raise StoreError(f"{label}: zarr group has no codecbench attributes (not a codecbench store)")
         version = attrs.get("format_version")
         if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
-            raise StoreError(f"{label}: store format version {version!r} is not readable (this build reads 1..{FORMAT_VERSION})")
+            raise StoreError(
+                f"{label}: store format version {version!r} is not readable (this build reads 1..{FORMAT_VERSION})"
+            )
         self.attrs: dict[str, Any] = attrs
         self._names: list[str] = [str(n) for n in attrs["tensors"]]
         self._opened: dict[str, OpenedTensor] = {}
@@ -109,7 +111,9 @@ class StoreReader:
         data = np.ascontiguousarray(self.tensor(name))
         digest = hashlib.sha256(memoryview(data.reshape(-1).view(np.uint8))).hexdigest()
         if digest != record.get("sha256") or list(data.shape) != record.get("shape"):
-            raise CorruptDataError(f"{self.label}: tensor {name!r}: sha256 mismatch (decoded bytes differ from the original)")
+            raise CorruptDataError(
+                f"{self.label}: tensor {name!r}: sha256 mismatch (decoded bytes differ from the original)"
+            )
 
     # -- internals -------------------------------------------------------------------
     def _array(self, name: str) -> zarr.Array:

@@ -97,8 +97,13 @@ def write_store(
     return dest
 
 
-def _write(tmp: Path, tensors: Mapping[str, np.ndarray], plans: Mapping[str, TensorPlan],
-           attrs: Mapping[str, Any], progress: bool) -> None:
+def _write(
+    tmp: Path,
+    tensors: Mapping[str, np.ndarray],
+    plans: Mapping[str, TensorPlan],
+    attrs: Mapping[str, Any],
+    progress: bool,
+) -> None:
     from tqdm import tqdm
 
     store = zarr.storage.LocalStore(tmp)

@@ -57,8 +57,14 @@ class CodecbenchZarrCodec(ArrayBytesCodec):
         }
 
     def __hash__(self) -> int:  # dict fields are not hashable; zarr hashes codecs
-        return hash((self.formulation, self.codec, repr(sorted(self.formulation_params.items())),
-                     repr(sorted(self.codec_params.items()))))
+        return hash(
+            (
+                self.formulation,
+                self.codec,
+                repr(sorted(self.formulation_params.items())),
+                repr(sorted(self.codec_params.items())),
+            )
+        )
 
     def compute_encoded_size(self, input_byte_length: int, chunk_spec: ArraySpec) -> int:
         raise NotImplementedError("codecbench chunks are variable-size")
