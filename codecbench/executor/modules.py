@@ -106,7 +106,8 @@ class CompressedConv2d(_CompressedLayer):
                 f"tensor {opened.name!r} has shape {opened.ras.shape}, the conv expects {tuple(template.weight.shape)}"
             )
         out_per_group = template.out_channels // template.groups
-        super().__init__(opened, bias, group_weights, multiple=out_per_group)
+        # a grouped conv is cut only at conv-group boundaries
+        super().__init__(opened, bias, group_weights, multiple=out_per_group if template.groups > 1 else 1)
         self.stride, self.padding, self.dilation = template.stride, template.padding, template.dilation
         self.conv_groups, self.padding_mode = template.groups, template.padding_mode
         self._pad = template._reversed_padding_repeated_twice
@@ -119,9 +120,11 @@ class CompressedConv2d(_CompressedLayer):
             x, padding = F.pad(x, self._pad, mode=self.padding_mode), 0
         out = None
         for k0, k1, w in self.weight_groups():
-            g0, g1 = k0 // self.out_per_group, k1 // self.out_per_group
-            xs = x if self.conv_groups == 1 else x[:, g0 * self.in_per_group : g1 * self.in_per_group]
-            y = F.conv2d(xs, w, self._bias(k0, k1), self.stride, padding, self.dilation, g1 - g0)
+            xs, groups = x, 1
+            if self.conv_groups > 1:  # cuts fall on conv-group boundaries: slice the matching inputs
+                g0, g1 = k0 // self.out_per_group, k1 // self.out_per_group
+                xs, groups = x[:, g0 * self.in_per_group : g1 * self.in_per_group], g1 - g0
+            y = F.conv2d(xs, w, self._bias(k0, k1), self.stride, padding, self.dilation, groups)
             if out is None:
                 out = y.new_empty(y.shape[0], self.out_units, *y.shape[2:])
             out[:, k0:k1] = y

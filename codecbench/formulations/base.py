@@ -24,6 +24,10 @@ batch of unit ranges; formulations only define what a unit's symbols mean.
   delimiter out of place, symbol outside the dictionary) raise
   :class:`codecbench.errors.CorruptDataError`.
 
+- ``check_ras(ras)``: raise :class:`codecbench.errors.CorruptDataError` unless a RAS read
+  back from a store (header and arrays, no symbols) is one this formulation could have
+  written; called once per opened tensor, so ``decode_units`` can trust the header.
+
 ``RAS.arrays`` holds the named numpy arrays a formulation needs besides the symbols
 (dictionaries, raw side bits); ``RAS.meta`` holds JSON-safe scalars. Both are stored in
 the chunk beside the codec payload (``specs/store-format.md``).
@@ -69,6 +73,11 @@ class Formulation(abc.ABC):
 
     @abc.abstractmethod
     def decode_units(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int) -> np.ndarray: ...
+
+    def check_ras(self, ras: RAS) -> None:
+        """Raise CorruptDataError unless ``ras`` (read back from a store, no symbols) is one
+        this formulation could have written. Called once when a tensor is opened."""
+        return None  # formulations without header invariants accept any RAS
 
     def decode(self, ras: RAS, seq: Any) -> np.ndarray:
         """The whole tensor from an opened Sequence."""

@@ -54,6 +54,8 @@ class ElementFormulation(Formulation):
     def encode(self, tensor: np.ndarray, **params: Any) -> RAS:
         self._check_params(params)
         tensor = np.asarray(tensor)
+        if tensor.dtype.byteorder == ">":
+            tensor = tensor.astype(tensor.dtype.newbyteorder("<"))
         if tensor.ndim < 1:
             raise ValueError("element: a 0-d tensor has no units")
         dtype = tensor.dtype.newbyteorder("=")
@@ -75,6 +77,18 @@ class ElementFormulation(Formulation):
             arrays={"values": values},
         )
 
+    def check_ras(self, ras: RAS) -> None:
+        values = ras.arrays.get("values")
+        if values is None or set(ras.arrays) != {"values"} or values.ndim != 1:
+            raise CorruptDataError("element: expects exactly one 1-D array 'values'")
+        if values.dtype.name != ras.dtype:
+            raise CorruptDataError(f"element: dictionary dtype {values.dtype.name} differs from tensor dtype {ras.dtype}")
+        if ras.delimiter != values.size or ras.alphabet_size != values.size + 1:
+            raise CorruptDataError(
+                f"element: {values.size} values need delimiter {values.size} and alphabet {values.size + 1}, "
+                f"header says {ras.delimiter} and {ras.alphabet_size}"
+            )
+
     def decode_units(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int) -> np.ndarray:
         k0, k1 = check_unit_range(ras, k0, k1)
         m, u = k1 - k0, ras.unit_size
@@ -90,7 +104,7 @@ class ElementFormulation(Formulation):
         framed[:-1] = symbols
         framed[-1] = ras.delimiter
         framed = framed.reshape(m, u + 1)
-        if u and not np.all(framed[:, u] == ras.delimiter):
+        if not np.all(framed[:, u] == ras.delimiter):
             raise CorruptDataError("element: delimiter missing between units")
         body = framed[:, :u]
         if body.size and int(body.max()) >= values.size:

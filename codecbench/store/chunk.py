@@ -98,7 +98,7 @@ def pack_chunk(
     formulation_params: dict[str, Any],
     codec_params: dict[str, Any],
 ) -> bytes:
-    arrays = {name: np.ascontiguousarray(arr) for name, arr in ras.arrays.items()}
+    arrays = {name: np.asarray(arr, order="C") for name, arr in ras.arrays.items()}
     records = [
         {"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "nbytes": arr.nbytes}
         for name, arr in arrays.items()
@@ -188,9 +188,11 @@ def decode_chunk(buffer: Any, registry: Registry | None = None) -> np.ndarray:
     """The whole tensor a chunk holds, bit-exact."""
     registry = registry or get_registry()
     parsed = parse_chunk(buffer)
+    formulation = registry.formulation(parsed.formulation)
+    formulation.check_ras(parsed.ras)
     seq = registry.codec(parsed.codec).open(parsed.payload)
     check_sequence(parsed, seq)
-    return registry.formulation(parsed.formulation).decode(parsed.ras, seq)
+    return formulation.decode(parsed.ras, seq)
 
 
 def check_sequence(parsed: ParsedChunk, seq: Any) -> None:
@@ -244,6 +246,9 @@ def _check_header(h: Any) -> None:
     _int(h.get("alphabet_size"), "alphabet_size", 1, 2**32)
     _int(h.get("delimiter"), "delimiter", 0, h["alphabet_size"] - 1)
     _int(h.get("n_symbols"), "n_symbols", 0, 2**42)
+    names = [record.get("name") if isinstance(record, dict) else None for record in h["arrays"]]
+    if len(set(names)) != len(names):
+        raise CorruptDataError("chunk header names an array twice")
     for record in h["arrays"]:
         if not isinstance(record, dict) or not isinstance(record.get("name"), str):
             raise CorruptDataError("chunk header array record is malformed")

@@ -17,8 +17,8 @@
     formulation_params = {}
     codec_params = {}
 
-Tensors that no rule matches and that have fewer than 2 dimensions (biases, norms) are
-stored plain. Every key is checked; mistakes name the file and the key.
+Tensors that no rule matches and that have fewer than 2 dimensions (biases, norms) or no
+elements are stored plain. Every key is checked; mistakes name the file and the key.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class StoreConfig:
         for pattern, plan in self.rules:
             if fnmatch.fnmatchcase(name, pattern):
                 return plan
-        return self.default if np.ndim(tensor) >= 2 else TensorPlan.plain()
+        return self.default if np.ndim(tensor) >= 2 and np.size(tensor) else TensorPlan.plain()
 
     def plans(self, tensors: Mapping[str, np.ndarray]) -> dict[str, TensorPlan]:
         return {name: self.plan_for(name, t) for name, t in tensors.items()}

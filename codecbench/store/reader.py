@@ -46,7 +46,7 @@ class StoreReader:
         self.label = label
         self._store = store
         try:
-            self._group = zarr.open_group(store, mode="r", use_consolidated=True)
+            self._group = zarr.open_group(store, mode="r", zarr_format=3, use_consolidated=True)
         except (FileNotFoundError, ValueError, KeyError, zarr.errors.BaseZarrError) as exc:
             raise StoreError(f"{label}: not a codecbench store ({type(exc).__name__}: {exc})") from None
         attrs = self._group.attrs.asdict().get("codecbench")
@@ -75,8 +75,8 @@ class StoreReader:
     def info(self, name: str) -> dict[str, Any]:
         """The tensor's JSON record: storage, formulation, codec, params, shape, dtype, sizes, sha256."""
         record = self._array(name).attrs.asdict().get("codecbench")
-        if not isinstance(record, dict):
-            raise StoreError(f"{self.label}: tensor {name!r} has no codecbench record")
+        if not isinstance(record, dict) or record.get("storage") not in (PLAIN, "codecbench"):
+            raise StoreError(f"{self.label}: tensor {name!r} has no valid codecbench record")
         return dict(record)
 
     @property
@@ -108,7 +108,7 @@ class StoreReader:
     def verify(self, name: str) -> None:
         """Decode the tensor and check its sha256; raises CorruptDataError on mismatch."""
         record = self.info(name)
-        data = np.ascontiguousarray(self.tensor(name))
+        data = np.asarray(self.tensor(name), order="C")
         digest = hashlib.sha256(memoryview(data.reshape(-1).view(np.uint8))).hexdigest()
         if digest != record.get("sha256") or list(data.shape) != record.get("shape"):
             raise CorruptDataError(
@@ -126,11 +126,12 @@ class StoreReader:
 
     def _read_plain(self, name: str) -> np.ndarray:
         try:
-            return np.asarray(self._array(name)[...])
+            data = np.asarray(self._array(name)[...])
         except CodecbenchError:
             raise
         except Exception as exc:  # zarr raises ValueError for bad checksums, and others
             raise CorruptDataError(f"{self.label}: tensor {name!r}: {exc}") from None
+        return data
 
     def _chunk_bytes(self, name: str) -> np.ndarray:
         array = self._array(name)
@@ -151,13 +152,14 @@ class StoreReader:
         registry = get_registry()
         try:
             parsed = chunk.parse_chunk(data)
-            if (parsed.formulation, parsed.codec) != (record.get("formulation"), record.get("codec")):
-                raise CorruptDataError(
-                    f"chunk holds {parsed.formulation}/{parsed.codec}, metadata says {record.get('formulation')}/{record.get('codec')}"
-                )
+            held = [parsed.header[k] for k in ("formulation", "codec", "formulation_params", "codec_params")]
+            said = [record.get(k) for k in ("formulation", "codec", "formulation_params", "codec_params")]
+            if held != said:
+                raise CorruptDataError(f"chunk holds {held[0]}/{held[1]} {held[2:]}, metadata says {said[0]}/{said[1]} {said[2:]}")
             if list(parsed.ras.shape) != record.get("shape") or parsed.ras.dtype != record.get("dtype"):
                 raise CorruptDataError("chunk shape or dtype differs from the metadata")
             formulation = registry.formulation(parsed.formulation)
+            formulation.check_ras(parsed.ras)
             sequence = registry.codec(parsed.codec).open(parsed.payload)
             chunk.check_sequence(parsed, sequence)
         except CodecbenchError as exc:

@@ -61,6 +61,28 @@ def tensor_record(tensor: np.ndarray, plan: TensorPlan) -> dict[str, Any]:
     }
 
 
+def native(tensor: np.ndarray) -> np.ndarray:
+    """C-ordered, little-endian (the byte order sha256 and every layout assume); keeps 0-d as 0-d."""
+    tensor = np.asarray(tensor, order="C")
+    if tensor.dtype.byteorder == ">":
+        tensor = tensor.astype(tensor.dtype.newbyteorder("<"))
+    return tensor
+
+
+def effective_plan(plan: TensorPlan, registry) -> TensorPlan:
+    """The plan with every default parameter written out, so records survive changed defaults."""
+    if plan.storage == PLAIN:
+        return plan
+    formulation = registry.entry("formulation", plan.formulation).cls
+    codec = registry.entry("codec", plan.codec).cls
+    return TensorPlan(
+        formulation=plan.formulation,
+        codec=plan.codec,
+        formulation_params={**formulation.params, **plan.formulation_params},
+        codec_params={**codec.params, **plan.codec_params},
+    )
+
+
 def check_name(name: str) -> None:
     if not name or "/" in name or name.startswith("__") or name in (".", ".."):
         raise ConfigError(f"tensor name {name!r} cannot be a store key (no '/', not empty, not starting with '__')")
@@ -82,11 +104,12 @@ def write_store(
     if not dest.parent.is_dir():
         raise StoreError(f"{dest}: parent directory does not exist")
     registry = get_registry()
-    for name, plan in plans.items():
+    missing = [name for name in tensors if name not in plans]
+    if missing:
+        raise ConfigError(f"no storage plan for tensor {missing[0]!r}")
+    plans = {name: effective_plan(plans[name], registry) for name in tensors}
+    for name in plans:
         check_name(name)
-        if plan.storage != PLAIN:
-            registry.entry("formulation", plan.formulation)
-            registry.entry("codec", plan.codec)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     try:
         _write(tmp, tensors, plans, attrs, progress)
@@ -113,7 +136,7 @@ def _write(
     bar = tqdm(names, desc="compress", unit="tensor", disable=not progress, leave=False)
     for name in bar:
         bar.set_postfix_str(name)
-        tensor = np.ascontiguousarray(tensors[name])
+        tensor = native(tensors[name])
         plan = plans[name]
         try:
             _write_tensor(group, store, name, tensor, plan)
@@ -129,8 +152,8 @@ def _write(
 def _write_tensor(group: zarr.Group, store: Any, name: str, tensor: np.ndarray, plan: TensorPlan) -> None:
     if tensor.dtype.name not in chunk.ALLOWED_DTYPES:
         raise ConfigError(f"dtype {tensor.dtype} is not supported")
-    if plan.storage != PLAIN and tensor.ndim == 0:
-        raise ConfigError("a 0-d tensor has no units; store it plain")
+    if plan.storage != PLAIN and (tensor.ndim == 0 or tensor.size == 0):
+        raise ConfigError(f"a tensor of shape {tensor.shape} has no units or no elements; store it plain")
     record = tensor_record(tensor, plan)
     serializer = (
         BytesCodec()
@@ -150,7 +173,7 @@ def _write_tensor(group: zarr.Group, store: Any, name: str, tensor: np.ndarray, 
     )
     array[...] = tensor
     key = f"{name}/{array.metadata.encode_chunk_key((0,) * tensor.ndim)}"
-    record["stored_nbytes"] = int(sync(store.getsize(key)))
+    record["stored_nbytes"] = int(sync(store.getsize(key))) if tensor.size else 0  # zarr writes no chunk then
     array.attrs["codecbench"] = record
 
 

@@ -1,0 +1,27 @@
+"""A small Conv2d/Linear model for executor tests."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class TinyNet(nn.Module):
+    """Conv2d/Linear mix covering the executor's cases: grouped conv, reflect padding,
+    stride/dilation, a layer larger than one unit group, a layer smaller than one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 128, 3, padding=1, padding_mode="reflect"),
+            nn.ReLU(),
+            nn.Conv2d(128, 128, 3, padding=1, groups=128),  # depthwise: cut every 64 conv groups
+            nn.Conv2d(128, 192, 3, stride=2, padding=2, dilation=2, groups=2),
+            nn.ReLU(),
+            nn.Conv2d(192, 40, 1, bias=False),
+        )
+        self.pool = nn.AdaptiveAvgPool2d((4, 4))
+        self.head = nn.Sequential(nn.Linear(40 * 16, 300), nn.ReLU(), nn.Linear(300, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(self.pool(self.features(x)), 1))
