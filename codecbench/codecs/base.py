@@ -141,8 +141,15 @@ def check_symbols(symbols: Any, alphabet_size: int) -> np.ndarray:
 
 
 def as_byte_array(buffer: Any) -> np.ndarray:
-    """A read-only uint8 view on ``buffer`` (no copy)."""
-    arr = np.frombuffer(buffer, dtype=np.uint8) if not isinstance(buffer, np.ndarray) else buffer
-    if arr.dtype != np.uint8 or arr.ndim != 1:
-        arr = arr.reshape(-1).view(np.uint8)
-    return arr
+    """A uint8 view on ``buffer``: no copy unless it is a non-contiguous numpy array."""
+    if not isinstance(buffer, np.ndarray):
+        return np.frombuffer(buffer, dtype=np.uint8)
+    return np.ascontiguousarray(buffer).reshape(-1).view(np.uint8)
+
+
+def as_positions(ks: Any) -> np.ndarray:
+    """``ks`` as a 1-D int64 array; values beyond int64 raise IndexError like any bad k."""
+    try:
+        return np.asarray(ks, dtype=np.int64).ravel()
+    except OverflowError:
+        raise IndexError("k out of range (beyond int64)") from None

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from codecbench.codecs.base import Codec, Sequence, as_byte_array, check_symbols
+from codecbench.codecs.base import Codec, Sequence, as_byte_array, as_positions, check_symbols
 from codecbench.errors import CorruptDataError
 from codecbench.hookspecs import hookimpl
 from codecbench.succinct import int_vector
@@ -63,7 +63,7 @@ class RawSequence(Sequence):
 
     def select_many(self, c: int, ks: Any) -> np.ndarray:
         c = self._check_symbol(c)
-        ks = np.asarray(ks, dtype=np.int64).ravel()
+        ks = as_positions(ks)
         if ks.size == 0:
             return np.empty(0, dtype=np.int64)
         if int(ks.min()) < 1:

@@ -101,13 +101,13 @@ def check_unit_range(ras: RAS, k0: int, k1: int) -> tuple[int, int]:
 def group_spans(seq: Any, ras: RAS, cuts: Any) -> np.ndarray:
     """Symbol spans of consecutive unit groups, found with one batched ``select`` on ``D``.
 
-    ``cuts`` is ascending unit indices ``[k_0, ..., k_m]``; returns an int64 array of shape
+    ``cuts`` is strictly ascending unit indices ``[k_0, ..., k_m]``; returns an int64 array of shape
     ``(m, 2)`` with ``[start, stop)`` of the symbols of units ``[k_j, k_{j+1})``.
     """
     cuts = np.asarray(cuts, dtype=np.int64)
     n = ras.n_units
-    if cuts.size < 2 or cuts[0] < 0 or cuts[-1] > n or np.any(np.diff(cuts) < 0):
-        raise IndexError(f"unit cuts {cuts.tolist()} not ascending within [0, {n}]")
+    if cuts.size < 2 or cuts[0] < 0 or cuts[-1] > n or np.any(np.diff(cuts) <= 0):
+        raise IndexError(f"unit cuts {cuts.tolist()} not strictly ascending within [0, {n}]")
     inner = cuts[(cuts > 0) & (cuts < n)]
     found = seq.select_many(ras.delimiter, inner) if inner.size else np.empty(0, np.int64)
     pos = dict(zip(inner.tolist(), found.tolist(), strict=True))

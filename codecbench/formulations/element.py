@@ -82,7 +82,9 @@ class ElementFormulation(Formulation):
         if values is None or set(ras.arrays) != {"values"} or values.ndim != 1:
             raise CorruptDataError("element: expects exactly one 1-D array 'values'")
         if values.dtype.name != ras.dtype:
-            raise CorruptDataError(f"element: dictionary dtype {values.dtype.name} differs from tensor dtype {ras.dtype}")
+            raise CorruptDataError(
+                f"element: dictionary dtype {values.dtype.name} differs from tensor dtype {ras.dtype}"
+            )
         if ras.delimiter != values.size or ras.alphabet_size != values.size + 1:
             raise CorruptDataError(
                 f"element: {values.size} values need delimiter {values.size} and alphabet {values.size + 1}, "

@@ -155,7 +155,7 @@ def parse_chunk(buffer: Any) -> ParsedChunk:
         raise CorruptDataError(f"chunk header length {header_len} exceeds the {data.size}-byte chunk")
     try:
         header = json.loads(bytes(data[_PREFIX.size : _PREFIX.size + header_len]).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # deep nesting is hostile input too
         raise CorruptDataError(f"chunk header is not valid JSON: {exc}") from None
     _check_header(header)
     end_of_header = _PREFIX.size + header_len

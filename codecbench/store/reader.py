@@ -155,7 +155,9 @@ class StoreReader:
             held = [parsed.header[k] for k in ("formulation", "codec", "formulation_params", "codec_params")]
             said = [record.get(k) for k in ("formulation", "codec", "formulation_params", "codec_params")]
             if held != said:
-                raise CorruptDataError(f"chunk holds {held[0]}/{held[1]} {held[2:]}, metadata says {said[0]}/{said[1]} {said[2:]}")
+                raise CorruptDataError(
+                    f"chunk holds {held[0]}/{held[1]} {held[2:]}, metadata says {said[0]}/{said[1]} {said[2:]}"
+                )
             if list(parsed.ras.shape) != record.get("shape") or parsed.ras.dtype != record.get("dtype"):
                 raise CorruptDataError("chunk shape or dtype differs from the metadata")
             formulation = registry.formulation(parsed.formulation)
