@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 
 from codecbench.errors import CorruptDataError
@@ -102,16 +103,35 @@ class ElementFormulation(Formulation):
             raise CorruptDataError(
                 f"element: {m} units of {u} weights need {m * (u + 1) - 1} symbols, got {symbols.size}"
             )
-        framed = np.empty(m * (u + 1), dtype=np.uint32)
-        framed[:-1] = symbols
-        framed[-1] = ras.delimiter
-        framed = framed.reshape(m, u + 1)
-        if not np.all(framed[:, u] == ras.delimiter):
+        out = np.empty(m * u, dtype=values.dtype)
+        # the kernel moves bit patterns: one compiled variant per width, any dtype of that width
+        bits = np.dtype(f"u{values.dtype.itemsize}")
+        status = _decode(
+            np.ascontiguousarray(symbols, dtype=np.uint32), values.view(bits), ras.delimiter, u, out.view(bits)
+        )
+        if status == 1:
             raise CorruptDataError("element: delimiter missing between units")
-        body = framed[:, :u]
-        if body.size and int(body.max()) >= values.size:
-            raise CorruptDataError(f"element: symbol {int(body.max())} outside the {values.size}-value dictionary")
-        return np.take(values, body).reshape(out_shape)
+        if status == 2:
+            raise CorruptDataError(f"element: a symbol lies outside the {values.size}-value dictionary")
+        return out.reshape(out_shape)
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode(symbols: np.ndarray, values: np.ndarray, delimiter: int, u: int, out: np.ndarray) -> int:
+    """One pass: dictionary lookup of every unit symbol, delimiter check between units.
+    Returns 0, or 1 for a misplaced delimiter, 2 for a symbol outside the dictionary."""
+    n_values = values.shape[0]
+    m = out.shape[0] // u if u else symbols.shape[0] + 1
+    for j in range(m):
+        base = j * (u + 1)
+        for t in range(u):
+            s = symbols[base + t]
+            if s >= n_values:
+                return 2
+            out[j * u + t] = values[s]
+        if j + 1 < m and symbols[base + u] != delimiter:
+            return 1
+    return 0
 
 
 @hookimpl

@@ -142,7 +142,9 @@ class StoreReader:
         raw = buf.as_numpy_array()
         if raw.size < 4 or np.uint32(google_crc32c.value(raw[:-4])).tobytes() != raw[-4:].tobytes():
             raise CorruptDataError(f"{self.label}: tensor {name!r}: chunk checksum mismatch (corrupted chunk)")
-        return aligned_copy(raw[:-4])
+        data = raw[:-4]
+        # sections are 64-aligned within the chunk; an 8-aligned chunk start makes them all views
+        return data if data.ctypes.data % chunk.VIEW_ALIGN == 0 else aligned_copy(data)
 
     def _open(self, name: str) -> OpenedTensor:
         record = self.info(name)
