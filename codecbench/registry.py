@@ -21,6 +21,7 @@ from codecbench.errors import RegistryError
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "codecbench.codecs.raw",
+    "codecbench.codecs.wavelet_tree",
     "codecbench.formulations.element",
 )
 

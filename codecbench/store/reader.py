@@ -143,8 +143,9 @@ class StoreReader:
         if raw.size < 4 or np.uint32(google_crc32c.value(raw[:-4])).tobytes() != raw[-4:].tobytes():
             raise CorruptDataError(f"{self.label}: tensor {name!r}: chunk checksum mismatch (corrupted chunk)")
         data = raw[:-4]
-        # sections are 64-aligned within the chunk; an 8-aligned chunk start makes them all views
-        return data if data.ctypes.data % chunk.VIEW_ALIGN == 0 else aligned_copy(data)
+        # sections are 64-aligned within the chunk: a 64-aligned start puts every codec's words
+        # on cache-line boundaries (the wavelet tree's rank blocks are one line each)
+        return data if data.ctypes.data % 64 == 0 else aligned_copy(data)
 
     def _open(self, name: str) -> OpenedTensor:
         record = self.info(name)
