@@ -34,7 +34,6 @@ array (offsets and per-depth tables), so a query from Python pays for two argume
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 import numba
 import numpy as np
@@ -250,8 +249,9 @@ def load(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     has_table = levels > 0 and table_size <= NODE_TABLE_LIMIT
     lay = np.zeros(D0 + N_TABLES * stride + (table_size if has_table else 0), dtype=np.int64)
     lay[[N, LEVELS, SHAPE, ONLY, NBITS, HAS_TABLE]] = [n, levels, shape, only, n_bits, int(has_table)]
-    for slot, name, itemsize in ((O_BITS, "bits", 8), (O_SB, "sb_abs", 8), (O_BLK, "blk_rel", 2),
-                                 (O_S1, "samples1", 8), (O_S0, "samples0", 8), (O_SYM, "sorted_symbols", 4)):  # fmt: skip
+    slots = ((O_BITS, "bits"), (O_SB, "sb_abs"), (O_BLK, "blk_rel"), (O_S1, "samples1"), (O_S0, "samples0"),
+             (O_SYM, "sorted_symbols"))  # fmt: skip
+    for slot, name in slots:
         offset, size = found.get(name, (0, 0))
         lay[slot] = offset
         lay[slot + (C_BITS - O_BITS)] = size
