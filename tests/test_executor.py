@@ -138,3 +138,42 @@ def test_vgg16_bit_exact_through_cli(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["run", str(path), "--check", "--json"]) == 0
     out = capsys.readouterr().out
     assert '"bit_identical": true' in out
+
+
+def _quantized_alexnet(path: Path, levels: int = 256) -> Path:
+    """AlexNet init:0 with every weight snapped to `levels` evenly spaced values per tensor,
+    as a weight-shared model would be (small alphabets: the wavelet tree's home ground)."""
+    from safetensors.torch import save_file
+
+    from codecbench.models import load_weights
+
+    state = load_weights("init:0", "alexnet")
+    for key, tensor in state.items():
+        if tensor.ndim >= 2:
+            lo, hi = tensor.min(), tensor.max()
+            step = (hi - lo) / (levels - 1)
+            state[key] = (torch.round((tensor - lo) / step) * step + lo).contiguous()
+    save_file(state, str(path))
+    return path
+
+
+@pytest.mark.slow
+def test_alexnet_wavelet_tree_bit_exact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    weights = _quantized_alexnet(tmp_path / "alexnet-q8.safetensors")
+    config = tmp_path / "wt.toml"
+    config.write_text(
+        '[default]\nformulation = "element"\ncodec = "wavelet-tree"\n\n'
+        '[[rules]]\nmatch = "classifier.*.weight"\nformulation = "element"\ncodec = "wavelet-tree"\n'
+        'codec_params = { shape = "balanced" }\n'
+    )
+    store = tmp_path / "alexnet-wt.zarr"
+    assert (
+        main(["compress", "alexnet", "--weights", str(weights), "--config", str(config), "-o", str(store), "--quiet"])
+        == 0
+    )
+    opened = codecbench.open(store)
+    assert opened.info("features.0.weight")["codec_params"] == {"shape": "huffman", "max_code_length": 24}
+    assert opened.info("classifier.1.weight")["codec_params"]["shape"] == "balanced"
+    assert opened.sequence("classifier.1.weight").shape == "balanced"
+    assert main(["run", str(store), "--check", "--batch", "2", "--json"]) == 0
+    assert '"bit_identical": true' in capsys.readouterr().out

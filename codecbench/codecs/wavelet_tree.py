@@ -78,9 +78,7 @@ class WaveletTreeSequence(Sequence):
         out = np.empty(positions.size, dtype=np.uint32)
         for lo in range(0, positions.size, _BATCH):
             order, ordered = _sorted(positions[lo : lo + _BATCH])
-            got = np.empty(ordered.size, dtype=np.uint32)
-            _ok(wt.access_sorted(self._data, self._lay, ordered, got))
-            out[lo + order] = got
+            _ok(wt.access_sorted(self._data, self._lay, ordered, order, out[lo : lo + _BATCH]))
         return out
 
     def rank_many(self, c: int, positions: Any) -> np.ndarray:

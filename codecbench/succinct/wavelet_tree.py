@@ -337,6 +337,27 @@ def _r1(bits, sb, blk, lay, lvl, p):
 
 
 @numba.njit(inline="always")
+def _rank_fwd(bits, sb, blk, g0, r0, g):
+    """Global rank1(g) given r0 = rank1(g0) and g >= g0: popcount the words between when they
+    are few (ascending queries then read memory sequentially), else ask the directory."""
+    if g - g0 > 1024:
+        return bv.rank1(bits, sb, blk, g)
+    w0 = g0 >> 6
+    w1 = g >> 6
+    if w0 == w1:
+        if g == g0:
+            return r0
+        x = bits[w0] >> np.uint64(g0 & 63)
+        return r0 + bv.popcount64(x & ((np.uint64(1) << np.uint64(g - g0)) - np.uint64(1)))
+    r = r0 + bv.popcount64(bits[w0] >> np.uint64(g0 & 63))
+    for w in range(w0 + 1, w1):
+        r += bv.popcount64(bits[w])
+    if g & 63:
+        r += bv.popcount64(bits[w1] & ((np.uint64(1) << np.uint64(g & 63)) - np.uint64(1)))
+    return r
+
+
+@numba.njit(inline="always")
 def _node_r1(bits, sb, blk, lay, lvl, code, s, e):
     """Level ranks at a node's start and end: from the node table, else two rank queries."""
     if lay[HAS_TABLE]:
@@ -565,7 +586,9 @@ def extract(data, lay, start, stop, out):
                 s, e, p, cnt, code = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3], runs[r, 4]
                 r1s, r1e = _node_r1(bits, sb, blk, lay, lvl, code, s, e)
                 r1p = _r1(bits, sb, blk, lay, lvl, p)
-                zeros = cnt - (_r1(bits, sb, blk, lay, lvl, p + cnt) - r1p)
+                base1 = _t(lay, T_BASE1, lvl)
+                ones = _rank_fwd(bits, sb, blk, off + p, r1p + base1, off + p + cnt) - base1 - r1p
+                zeros = cnt - ones
                 # one branch-free pass, a word at a time: zeros to [w, w+zeros), ones after, stable
                 wz = w
                 wo = w + zeros
@@ -620,16 +643,16 @@ def extract(data, lay, start, stop, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def access_sorted(data, lay, pos, out):
-    """out[j] = s[pos[j]] for ascending positions; level-synchronous, so every level's bits
-    and directory are read in ascending order. Returns 0 or _BAD."""
+def access_sorted(data, lay, pos, dest, out):
+    """out[dest[j]] = s[pos[j]] for ascending positions; level-synchronous, so every level's
+    bits and directory are read in ascending order. Returns 0 or _BAD."""
     m = pos.shape[0]
     levels = lay[LEVELS]
     if levels == 0:
         out[:] = lay[ONLY]
         return 0
     bits, sb, blk = _arrays(data, lay)
-    cur = pos.astype(np.int64)
+    cur = pos.astype(np.int64)  # positions and idx move down together; idx indexes dest
     nxt = np.empty(m, dtype=np.int64)
     idx = np.arange(m).astype(np.int64)
     idx2 = np.empty(m, dtype=np.int64)
@@ -651,37 +674,53 @@ def access_sorted(data, lay, pos, out):
         for r in range(n_runs):
             s, e, cnt, code = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
             r1s, r1e = _node_r1(bits, sb, blk, lay, lvl, code, s, e)
+            base1 = _t(lay, T_BASE1, lvl)
+            g_prev = off + s
+            r_prev = r1s + base1
             zeros = 0
             for t in range(seg, seg + cnt):
                 p = cur[t]
                 g = off + p
                 b = np.int64((bits[g >> 6] >> np.uint64(g & 63)) & np.uint64(1))
-                _, _, cur[t] = _child(s, e, p, r1s, r1e, _r1(bits, sb, blk, lay, lvl, p), b)
+                r_prev = _rank_fwd(bits, sb, blk, g_prev, r_prev, g)
+                g_prev = g
+                _, _, cur[t] = _child(s, e, p, r1s, r1e, r_prev - base1, b)
                 bit[t] = b
                 zeros += 1 - b
+            # branch-free stable partition: zeros to [w, w + zeros), ones after
+            wz = w
+            wo = w + zeros
+            for t in range(seg, seg + cnt):
+                dst = wo if bit[t] else wz
+                nxt[dst] = cur[t] - drop
+                idx2[dst] = idx[t]
+                wz += 1 - bit[t]
+                wo += bit[t]
+            keep = w
             for want in range(2):
+                lo = w if want == 0 else w + zeros
                 got = zeros if want == 0 else cnt - zeros
                 if got == 0:
                     continue
                 child = code * 2 + want
                 if _is_leaf(lay, child, depth):
                     sym = _leaf_symbol(data, lay, child, depth)
-                    for t in range(seg, seg + cnt):
-                        if bit[t] == want:
-                            out[idx[t]] = sym
+                    for t in range(lo, lo + got):
+                        out[dest[idx2[t]]] = sym
                     continue
                 cs, ce, _ = _child(s, e, s, r1s, r1e, r1s, want)
                 cs -= drop
                 ce -= drop
                 if cs < 0 or ce > next_size:
                     return _BAD
-                for t in range(seg, seg + cnt):
-                    if bit[t] == want:
-                        nxt[w] = cur[t] - drop
-                        idx2[w] = idx[t]
-                        w += 1
+                if lo != keep:  # close the gap a finished leaf left
+                    for t in range(got):
+                        nxt[keep + t] = nxt[lo + t]
+                        idx2[keep + t] = idx2[lo + t]
                 runs2[new_runs, 0], runs2[new_runs, 1], runs2[new_runs, 2], runs2[new_runs, 3] = cs, ce, got, child
                 new_runs += 1
+                keep += got
+            w = keep
             seg += cnt
         cur, nxt = nxt, cur
         idx, idx2 = idx2, idx
@@ -710,8 +749,15 @@ def rank_sorted(data, lay, c, pos, out):
         cs, ce, _ = _child(s, e, s, r1s, r1e, r1s, b)
         last = lvl + 1 == length
         drop = 0 if last else _t(lay, T_ENDS, lvl + 1)
+        off = _t(lay, T_LOFF, lvl)
+        base1 = _t(lay, T_BASE1, lvl)
+        g_prev = off + s
+        r_prev = r1s + base1
         for j in range(m):
-            _, _, p = _child(s, e, out[j], r1s, r1e, _r1(bits, sb, blk, lay, lvl, out[j]), b)
+            g = off + out[j]
+            r_prev = _rank_fwd(bits, sb, blk, g_prev, r_prev, g)
+            g_prev = g
+            _, _, p = _child(s, e, out[j], r1s, r1e, r_prev - base1, b)
             out[j] = p - cs if last else p - drop
         s, e = cs - drop, ce - drop
         if not last and (s < 0 or e > _level_size(lay, lvl + 1) or s > e):
