@@ -6,7 +6,7 @@ directories, the paper's WT-B, like ``wt_int``); ``max_code_length`` (Huffman sh
 default 24, raised automatically when the number of distinct symbols needs more).
 
 The byte layout is :mod:`codecbench.succinct.wavelet_tree`'s serialized form, specified in
-``specs/codec-wavelet-tree.md``. ``open`` validates it completely (sizes, code table,
+``specs/wavelet-tree.md``. ``open`` validates it completely (sizes, code table,
 directories) before any query runs. Besides the Sequence contract, the opened sequence has
 ``access_many(positions)`` and ``rank_many(c, positions)``: batch forms that sort the
 positions and answer them level by level.
@@ -119,12 +119,14 @@ class WaveletTreeCodec(Codec):
 
     def encode(self, symbols: np.ndarray, alphabet_size: int, **params: Any) -> bytes:
         p = self._check_params(params)
-        if p["shape"] not in SHAPES:
+        if not isinstance(p["shape"], str) or p["shape"] not in SHAPES:
             raise ValueError(f"wavelet-tree: parameter 'shape' must be 'huffman' or 'balanced', not {p['shape']!r}")
         length = p["max_code_length"]
         if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= 32:
             raise ValueError(f"wavelet-tree: parameter 'max_code_length' must be an integer in [1, 32], not {length!r}")
         values = check_symbols(symbols, alphabet_size)
+        if values.size > wt.MAX_SYMBOLS:
+            raise ValueError(f"wavelet-tree: at most {wt.MAX_SYMBOLS} symbols per sequence, got {values.size}")
         return wt.build(values, int(alphabet_size), SHAPES[p["shape"]], length)
 
     def open(self, buffer: Any) -> WaveletTreeSequence:

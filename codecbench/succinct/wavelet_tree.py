@@ -26,7 +26,7 @@ each run's bits are read a word at a time and its elements stably partitioned in
 runs, so memory access is sequential. The batch forms (``access_many``, ``rank_many``) sort
 their positions first and move them down level by level the same way.
 
-Serialized form (``to_bytes`` / ``load``; ``specs/codec-wavelet-tree.md``): a 64-byte header
+Serialized form (``build`` / ``load``; ``specs/wavelet-tree.md``): a 64-byte header
 and 64-byte-aligned sections. Kernels take the byte buffer itself plus one int64 *layout*
 array (offsets and per-depth tables), so a query from Python pays for two arguments.
 """
@@ -45,6 +45,7 @@ from codecbench.succinct.huffman_code import canonical, code_lengths
 BALANCED, HUFFMAN = 0, 1
 EXTRACT_BLOCK = 32768
 NODE_TABLE_LIMIT = 1 << 20
+MAX_SYMBOLS = 1 << 40
 MAGIC = b"CBWTREE\0"
 VERSION = 1
 HEADER = struct.Struct("<8sIIQQIIQQQ")
@@ -197,7 +198,7 @@ def load(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise _bad(f"unsupported layout version {version} (this build reads {VERSION})")
     if shape not in (BALANCED, HUFFMAN):
         raise _bad(f"unknown shape {shape}")
-    if not 1 <= sigma <= 2**32 or n > 2**40 or levels > 32:
+    if not 1 <= sigma <= 2**32 or n > MAX_SYMBOLS or levels > 32:
         raise _bad(f"header out of range (n={n}, sigma={sigma}, levels={levels})")
     if sample < 64 or sample & (sample - 1) or n_ones > n_bits or n_bits > n * levels:
         raise _bad(f"inconsistent sizes (sample={sample}, n_bits={n_bits}, n_ones={n_ones})")
@@ -219,8 +220,13 @@ def load(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         offset, size = found[name]
         return data[offset : offset + size * np.dtype(dtype).itemsize].view(dtype)
 
-    level_off = view("level_off", "<u8").astype(np.int64)
-    count = view("count", "<u8").astype(np.int64) if shape == HUFFMAN else np.zeros(levels + 1, np.int64)
+    raw_off = view("level_off", "<u8")
+    raw_count = view("count", "<u8") if shape == HUFFMAN else np.zeros(levels + 1, np.uint64)
+    # check in unsigned arithmetic first: values >= 2**63 would turn negative as int64
+    if int(raw_off.max()) > n_bits or (raw_count.size and int(raw_count.max()) > n_present):
+        raise _bad("level offsets or code counts exceed the header's totals")
+    level_off = raw_off.astype(np.int64)
+    count = raw_count.astype(np.int64)
     symbols = view("sorted_symbols", "<u4") if shape == HUFFMAN else np.zeros(0, np.uint32)
     _check_levels(level_off, shape, n, n_bits)
     if shape == HUFFMAN:
