@@ -557,6 +557,39 @@ def select(data, lay, c, k):
 
 
 # -- bulk queries ----------------------------------------------------------------------------
+@numba.njit(inline="always")
+def _partition(bits, g, cnt, idx, src, idx2, zero_at, one_at):
+    """Stable split of idx[src:src+cnt] by the bits at g..g+cnt: zeros to idx2[zero_at:],
+    ones to idx2[one_at:]. Unsigned counters: no negative-index wraparound checks, no branch."""
+    wz = np.uint64(zero_at)
+    wo = np.uint64(one_at)
+    t = np.uint64(src)
+    pos = np.uint64(g)
+    end = pos + np.uint64(cnt)
+    one = np.uint64(1)
+    while pos < end:
+        shift = pos & np.uint64(63)
+        word = bits[pos >> np.uint64(6)] >> shift
+        avail = min(np.uint64(64) - shift, end - pos)
+        for _ in range(avail):
+            b = word & one
+            word >>= one
+            idx2[wo if b else wz] = idx[t]
+            wz += one - b
+            wo += b
+            t += one
+        pos += avail
+
+
+@numba.njit(inline="always")
+def _fill(out, base, idx, lo, count, symbol):
+    """out[base + idx[t]] = symbol for t in [lo, lo + count), with unsigned indexing."""
+    b = np.uint64(base)
+    value = np.uint32(symbol)
+    for t in range(np.uint64(lo), np.uint64(lo) + np.uint64(count)):
+        out[b + np.uint64(idx[t])] = value
+
+
 @numba.njit(cache=True, nogil=True)
 def extract(data, lay, start, stop, out):
     """out[:] = s[start:stop); returns 0, or _BAD for a corrupt tree."""
@@ -566,16 +599,16 @@ def extract(data, lay, start, stop, out):
         return 0
     bits, sb, blk = _arrays(data, lay)
     block = min(EXTRACT_BLOCK, max(stop - start, 1))  # short ranges allocate little
-    idx = np.empty(block, dtype=np.int32)
-    idx2 = np.empty(block, dtype=np.int32)
+    idx = np.empty(block, dtype=np.uint32)
+    idx2 = np.empty(block, dtype=np.uint32)
     # runs: node start, node end, first position, element count, code prefix (double-buffered)
     runs = np.empty((block, 5), dtype=np.int64)
     runs2 = np.empty((block, 5), dtype=np.int64)
     for a in range(start, stop, block):
         m = min(stop, a + block) - a
         base = a - start
-        for t in range(m):
-            idx[t] = t
+        for t in range(np.uint64(m)):
+            idx[t] = np.uint32(t)
         runs[0, 0], runs[0, 1], runs[0, 2], runs[0, 3], runs[0, 4] = 0, lay[N], a, m, 0
         n_runs = 1
         for lvl in range(levels):
@@ -596,23 +629,7 @@ def extract(data, lay, start, stop, out):
                 ones = _rank_fwd(bits, sb, blk, off + p, r1p + base1, off + p + cnt) - base1 - r1p
                 zeros = cnt - ones
                 # one branch-free pass, a word at a time: zeros to [w, w+zeros), ones after, stable
-                wz = w
-                wo = w + zeros
-                pos = off + p
-                end = pos + cnt
-                t = seg
-                while pos < end:
-                    shift = pos & 63
-                    word = bits[pos >> 6] >> np.uint64(shift)
-                    avail = min(64 - shift, end - pos)
-                    for _ in range(avail):
-                        b = np.int64(word & np.uint64(1))
-                        word >>= np.uint64(1)
-                        idx2[wo if b else wz] = idx[t]
-                        wz += 1 - b
-                        wo += b
-                        t += 1
-                    pos += avail
+                _partition(bits, off + p, cnt, idx, seg, idx2, w, w + zeros)
                 seg += cnt
                 keep = w
                 for want in range(2):
@@ -622,9 +639,7 @@ def extract(data, lay, start, stop, out):
                         continue
                     child = code * 2 + want
                     if _is_leaf(lay, child, depth):
-                        sym = _leaf_symbol(data, lay, child, depth)
-                        for t in range(lo, lo + got):
-                            out[base + idx2[t]] = sym
+                        _fill(out, base, idx2, lo, got, _leaf_symbol(data, lay, child, depth))
                         continue
                     cs, ce, cp = _child(s, e, p, r1s, r1e, r1p, want)
                     cs -= drop
@@ -633,8 +648,8 @@ def extract(data, lay, start, stop, out):
                     if cs < 0 or ce > next_size or cp < cs or cp + got > ce:
                         return _BAD
                     if lo != keep:  # close the gap a finished leaf left
-                        for t in range(got):
-                            idx2[keep + t] = idx2[lo + t]
+                        for t in range(np.uint64(got)):
+                            idx2[np.uint64(keep) + t] = idx2[np.uint64(lo) + t]
                     runs2[new_runs, 0], runs2[new_runs, 1], runs2[new_runs, 2] = cs, ce, cp
                     runs2[new_runs, 3], runs2[new_runs, 4] = got, child
                     new_runs += 1
