@@ -31,10 +31,11 @@ class WaveletTreeSequence(Sequence):
     def __init__(self, data: np.ndarray, lay: np.ndarray, sigma: int) -> None:
         self._data = data
         self._lay = lay
+        self._n = int(lay[wt.N])
         self.alphabet_size = sigma
 
     def __len__(self) -> int:
-        return int(self._lay[wt.N])
+        return self._n
 
     @property
     def nbytes(self) -> int:
@@ -48,12 +49,20 @@ class WaveletTreeSequence(Sequence):
     def levels(self) -> int:
         return int(self._lay[wt.LEVELS])
 
+    # access and rank check their arguments inline: they are the latency-critical calls
     def access(self, i: int) -> int:
-        return _ok(wt.access(self._data, self._lay, self._check_index(i)))
+        i = int(i)
+        if not 0 <= i < self._n:
+            raise IndexError(f"position {i} out of range [0, {self._n})")
+        value = wt.access(self._data, self._lay, i)
+        return value if value >= 0 else _ok(value)
 
     def rank(self, c: int, i: int) -> int:
-        c, i = self._check_rank_args(c, i)
-        return _ok(wt.rank(self._data, self._lay, c, i))
+        c, i = int(c), int(i)
+        if not (0 <= c < self.alphabet_size and 0 <= i <= self._n):
+            self._check_rank_args(c, i)  # raises the documented error
+        value = wt.rank(self._data, self._lay, c, i)
+        return value if value >= 0 else _ok(value)
 
     def select(self, c: int, k: int) -> int:
         c = self._check_symbol(c)

@@ -582,6 +582,29 @@ def _partition(bits, g, cnt, idx, src, idx2, zero_at, one_at):
 
 
 @numba.njit(inline="always")
+def _partition_first(bits, g, cnt, idx2, one_at):
+    """_partition of the identity order 0..cnt-1 (the root level of a range)."""
+    wz = np.uint64(0)
+    wo = np.uint64(one_at)
+    pos = np.uint64(g)
+    end = pos + np.uint64(cnt)
+    one = np.uint64(1)
+    t = np.uint32(0)
+    while pos < end:
+        shift = pos & np.uint64(63)
+        word = bits[pos >> np.uint64(6)] >> shift
+        avail = min(np.uint64(64) - shift, end - pos)
+        for _ in range(avail):
+            b = word & one
+            word >>= one
+            idx2[wo if b else wz] = t
+            wz += one - b
+            wo += b
+            t += np.uint32(1)
+        pos += avail
+
+
+@numba.njit(inline="always")
 def _fill(out, base, idx, lo, count, symbol):
     """out[base + idx[t]] = symbol for t in [lo, lo + count), with unsigned indexing."""
     b = np.uint64(base)
@@ -607,8 +630,6 @@ def extract(data, lay, start, stop, out):
     for a in range(start, stop, block):
         m = min(stop, a + block) - a
         base = a - start
-        for t in range(np.uint64(m)):
-            idx[t] = np.uint32(t)
         runs[0, 0], runs[0, 1], runs[0, 2], runs[0, 3], runs[0, 4] = 0, lay[N], a, m, 0
         n_runs = 1
         for lvl in range(levels):
@@ -629,7 +650,10 @@ def extract(data, lay, start, stop, out):
                 ones = _rank_fwd(bits, sb, blk, off + p, r1p + base1, off + p + cnt) - base1 - r1p
                 zeros = cnt - ones
                 # one branch-free pass, a word at a time: zeros to [w, w+zeros), ones after, stable
-                _partition(bits, off + p, cnt, idx, seg, idx2, w, w + zeros)
+                if lvl == 0:  # the elements are still in range order: no index to load
+                    _partition_first(bits, off + p, cnt, idx2, w + zeros)
+                else:
+                    _partition(bits, off + p, cnt, idx, seg, idx2, w, w + zeros)
                 seg += cnt
                 keep = w
                 for want in range(2):
