@@ -22,6 +22,7 @@ from codecbench.errors import RegistryError
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "codecbench.codecs.raw",
     "codecbench.codecs.wavelet_tree",
+    "codecbench.codecs.huffman",
     "codecbench.formulations.element",
 )
 
