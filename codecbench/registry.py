@@ -23,6 +23,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "codecbench.codecs.raw",
     "codecbench.codecs.wavelet_tree",
     "codecbench.codecs.huffman",
+    "codecbench.codecs.huffman_fast",
     "codecbench.formulations.element",
 )
 

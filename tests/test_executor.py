@@ -177,3 +177,24 @@ def test_alexnet_wavelet_tree_bit_exact(tmp_path: Path, capsys: pytest.CaptureFi
     assert opened.sequence("classifier.1.weight").shape == "balanced"
     assert main(["run", str(store), "--check", "--batch", "2", "--json"]) == 0
     assert '"bit_identical": true' in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def quantized_alexnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _quantized_alexnet(tmp_path_factory.mktemp("weights") / "alexnet-q8.safetensors")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codec", ["huffman-fast", "huffman"])
+def test_alexnet_huffman_codecs_bit_exact(
+    tmp_path: Path, quantized_alexnet: Path, codec: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / f"alexnet-{codec}.zarr"
+    argv = ["compress", "alexnet", "--weights", str(quantized_alexnet), "--codec", codec, "-o", str(store), "--quiet"]
+    assert main(argv) == 0
+    assert codecbench.open(store).info("classifier.1.weight")["codec"] == codec
+    # the paper's baseline decodes from the start of the stream for every query: one group per
+    # layer keeps that to one decode per layer and forward
+    group = ["--group-weights", str(10**9)] if codec == "huffman" else []
+    assert main(["run", str(store), "--check", "--json", *group]) == 0
+    assert '"bit_identical": true' in capsys.readouterr().out
