@@ -71,6 +71,16 @@ class HuffmanSequence(Sequence):
         return self._nbytes
 
     @property
+    def payload_nbytes(self) -> int:
+        """The dahuffman bitstream alone."""
+        return len(self._payload)
+
+    @property
+    def index_nbytes(self) -> int:
+        """Header and code table."""
+        return self._nbytes - len(self._payload)
+
+    @property
     def code_table(self) -> dict:
         """dahuffman's table: symbol (int, or dahuffman's ``_EOF``) -> (bit length, code value)."""
         return {} if self._codec is None else dict(self._codec.get_code_table())

@@ -642,6 +642,16 @@ class HuffmanFastSequence(Sequence):
         """Bits of the Huffman-coded symbols (the sum of their code lengths)."""
         return self._total_bits
 
+    @property
+    def payload_nbytes(self) -> int:
+        """The bitstream alone, in whole bytes (what benchmarks compare with dahuffman's)."""
+        return (self._total_bits + 7) // 8
+
+    @property
+    def index_nbytes(self) -> int:
+        """Everything else: header, code table, sync points, count index, word padding."""
+        return self.nbytes - self.payload_nbytes
+
     def _index_of(self, c: int) -> int:
         """Canonical index of symbol ``c``, -1 if it has no code."""
         j = int(np.searchsorted(self._asc_syms, c))
