@@ -70,7 +70,16 @@ class Sequence(abc.ABC):
     def extract(self, start: int, stop: int) -> np.ndarray: ...
 
     def select_many(self, c: int, ks: Any) -> np.ndarray:
-        return np.array([self.select(c, int(k)) for k in np.asarray(ks).ravel()], dtype=np.int64)
+        return np.array([self.select(c, int(k)) for k in as_positions(ks)], dtype=np.int64)
+
+    def _check_select_batch(self, c: int, ks: Any) -> tuple[int, np.ndarray]:
+        """``select_many`` arguments: (symbol, int64 ks); raises the documented errors for
+        a symbol outside the alphabet or any ``k < 1`` (ks beyond the count are the caller's)."""
+        c = self._check_symbol(c)
+        ks = as_positions(ks)
+        if ks.size and int(ks.min()) < 1:
+            raise IndexError(f"select({c}, {int(ks.min())}): k must be >= 1")
+        return c, ks
 
     # Argument checks shared by implementations, so every codec raises the same errors.
     def _check_index(self, i: int) -> int:
@@ -145,6 +154,16 @@ def as_byte_array(buffer: Any) -> np.ndarray:
     if not isinstance(buffer, np.ndarray):
         return np.frombuffer(buffer, dtype=np.uint8)
     return np.ascontiguousarray(buffer).reshape(-1).view(np.uint8)
+
+
+def aligned_copy(data: np.ndarray, align: int = 64) -> np.ndarray:
+    """``data`` (uint8) copied into a buffer whose first byte is ``align``-aligned: numba
+    kernels read aligned words, and 64 puts 512-bit rank blocks on cache lines."""
+    base = np.empty(data.size + align, dtype=np.uint8)
+    start = (-base.ctypes.data) % align
+    out = base[start : start + data.size]
+    out[...] = data
+    return out
 
 
 def as_positions(ks: Any) -> np.ndarray:

@@ -40,7 +40,7 @@ import dahuffman
 import numpy as np
 from dahuffman.huffmancodec import _EOF
 
-from codecbench.codecs.base import Codec, Sequence, as_byte_array, as_positions, check_symbols
+from codecbench.codecs.base import Codec, Sequence, as_byte_array, check_symbols
 from codecbench.errors import CorruptDataError
 from codecbench.hookspecs import hookimpl
 from codecbench.succinct.huffman_code import MAX_CODE_LENGTH, canonical, code_lengths
@@ -142,12 +142,9 @@ class HuffmanSequence(Sequence):
 
     def select_many(self, c: int, ks: Any) -> np.ndarray:
         """One decoding pass from the start up to the largest ``k``."""
-        c = self._check_symbol(c)
-        ks = as_positions(ks)
+        c, ks = self._check_select_batch(c, ks)
         if ks.size == 0:
             return np.empty(0, dtype=np.int64)
-        if int(ks.min()) < 1:
-            raise IndexError(f"select({c}, {int(ks.min())}): k must be >= 1")
         last = int(ks.max())
         positions: list[int] = []
         for position, symbol in enumerate(self._stream()):

@@ -37,10 +37,10 @@ from typing import Any
 import numba
 import numpy as np
 
-from codecbench.codecs.base import Codec, Sequence, as_byte_array, as_positions, check_symbols
+from codecbench.codecs.base import Codec, Sequence, aligned_copy, as_byte_array, as_positions, check_symbols
 from codecbench.errors import CorruptDataError
 from codecbench.hookspecs import hookimpl
-from codecbench.succinct.huffman_code import canonical, code_lengths
+from codecbench.succinct.huffman_code import canonical, code_lengths, depth_tables
 
 MAGIC = b"CBHUFFF\0"
 VERSION = 1
@@ -596,13 +596,7 @@ class HuffmanFastSequence(Sequence):
         L = self._L
         if L >= 1:
             tb = _table_bits(count, L)
-            first_code = np.zeros(L + 1, dtype=np.int64)
-            first_index = np.zeros(L + 1, dtype=np.int64)
-            code = 0
-            for d in range(1, L + 1):
-                first_code[d] = code
-                code = (code + int(count[d])) << 1
-            first_index[1:] = np.cumsum(count)[:-1]
+            first_code, first_index = depth_tables(count)
             self._canon = np.stack([first_code, first_code + count, first_index])
             self._table = _decode_table(count, L, tb)
             self._words = views["bits"]
@@ -700,12 +694,9 @@ class HuffmanFastSequence(Sequence):
         return int(self._select_sorted(c, np.array([k], dtype=np.int64), [k])[0])
 
     def select_many(self, c: int, ks: Any) -> np.ndarray:
-        c = self._check_symbol(c)
-        ks = as_positions(ks)
+        c, ks = self._check_select_batch(c, ks)
         if ks.size == 0:
             return np.empty(0, dtype=np.int64)
-        if int(ks.min()) < 1:
-            raise IndexError(f"select({c}, {int(ks.min())}): k must be >= 1")
         if int(ks.max()) > self._n:  # more than n occurrences: name the first k beyond the count
             total = self.rank(c, self._n)
             raise self._select_error(c, int(ks[ks > total][0]))
@@ -881,7 +872,7 @@ class HuffmanFastCodec(Codec):
     def open(self, buffer: Any) -> HuffmanFastSequence:
         data = as_byte_array(buffer)
         if data.ctypes.data % 8:  # numba wants aligned words: one copy
-            data = np.frombuffer(data.tobytes(), dtype=np.uint8)
+            data = aligned_copy(data, 8)
         fields, views = load(data)
         return HuffmanFastSequence(data, fields, views)
 

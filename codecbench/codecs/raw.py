@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from codecbench.codecs.base import Codec, Sequence, as_byte_array, as_positions, check_symbols
+from codecbench.codecs.base import Codec, Sequence, aligned_copy, as_byte_array, check_symbols
 from codecbench.errors import CorruptDataError
 from codecbench.hookspecs import hookimpl
 from codecbench.succinct import int_vector
@@ -62,12 +62,9 @@ class RawSequence(Sequence):
         return int(self.select_many(c, [k])[0])
 
     def select_many(self, c: int, ks: Any) -> np.ndarray:
-        c = self._check_symbol(c)
-        ks = as_positions(ks)
+        c, ks = self._check_select_batch(c, ks)
         if ks.size == 0:
             return np.empty(0, dtype=np.int64)
-        if int(ks.min()) < 1:
-            raise IndexError(f"select({c}, {int(ks.min())}): k must be >= 1")
         order = np.argsort(ks, kind="stable")
         found = int_vector.select_sorted(self._words, self._width, self._n, c, ks[order])
         if found[-1] < 0:
@@ -115,9 +112,7 @@ class RawCodec(Codec):
 
 def _aligned_words(data: np.ndarray) -> np.ndarray:
     # numba kernels want aligned words; a view when the buffer allows, one copy otherwise
-    if data.ctypes.data % 8 == 0:
-        return data.view("<u8")
-    return np.frombuffer(data.tobytes(), dtype="<u8")
+    return (data if data.ctypes.data % 8 == 0 else aligned_copy(data, 8)).view("<u8")
 
 
 @hookimpl

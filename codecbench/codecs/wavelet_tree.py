@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from codecbench.codecs.base import Codec, Sequence, as_byte_array, as_positions, check_symbols
+from codecbench.codecs.base import Codec, Sequence, aligned_copy, as_byte_array, as_positions, check_symbols
 from codecbench.errors import CorruptDataError
 from codecbench.hookspecs import hookimpl
 from codecbench.succinct import wavelet_tree as wt
@@ -71,9 +71,6 @@ class WaveletTreeSequence(Sequence):
         if found == -1:
             raise self._select_error(c, k)
         return _ok(found)
-
-    def select_many(self, c: int, ks: Any) -> np.ndarray:
-        return np.array([self.select(c, int(k)) for k in as_positions(ks)], dtype=np.int64)
 
     def extract(self, start: int, stop: int) -> np.ndarray:
         start, stop = self._check_range(start, stop)
@@ -141,18 +138,10 @@ class WaveletTreeCodec(Codec):
     def open(self, buffer: Any) -> WaveletTreeSequence:
         data = as_byte_array(buffer)
         if data.ctypes.data % 64:  # one copy, so every 512-bit rank block is one cache line
-            data = _aligned_copy(data)
+            data = aligned_copy(data)
         data, lay = wt.load(data)
         sigma = int(wt.HEADER.unpack_from(data, 0)[4])
         return WaveletTreeSequence(data, lay, sigma)
-
-
-def _aligned_copy(data: np.ndarray, align: int = 64) -> np.ndarray:
-    base = np.empty(data.size + align, dtype=np.uint8)
-    start = (-base.ctypes.data) % align
-    out = base[start : start + data.size]
-    out[...] = data
-    return out
 
 
 @hookimpl

@@ -188,8 +188,12 @@ def parse_chunk(buffer: Any) -> ParsedChunk:
 
 def decode_chunk(buffer: Any, registry: Registry | None = None) -> np.ndarray:
     """The whole tensor a chunk holds, bit-exact."""
+    return decode_parsed(parse_chunk(buffer), registry)
+
+
+def decode_parsed(parsed: ParsedChunk, registry: Registry | None = None) -> np.ndarray:
+    """The whole tensor of an already parsed chunk."""
     registry = registry or get_registry()
-    parsed = parse_chunk(buffer)
     formulation = registry.formulation(parsed.formulation)
     formulation.check_ras(parsed.ras)
     seq = registry.codec(parsed.codec).open(parsed.payload)

@@ -20,7 +20,7 @@ import zarr
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
-from codecbench.codecs.base import Sequence
+from codecbench.codecs.base import Sequence, aligned_copy
 from codecbench.errors import CodecbenchError, CorruptDataError, StoreError
 from codecbench.formulations.base import RAS, Formulation
 from codecbench.registry import get_registry
@@ -170,15 +170,6 @@ class StoreReader:
         except CodecbenchError as exc:
             raise type(exc)(f"{self.label}: tensor {name!r}: {exc}") from None
         return OpenedTensor(name, parsed.ras, sequence, formulation, int(data.size))
-
-
-def aligned_copy(raw: np.ndarray, align: int = 64) -> np.ndarray:
-    """``raw`` copied into a buffer whose first byte is ``align``-aligned (numba wants aligned words)."""
-    base = np.empty(raw.size + align, dtype=np.uint8)
-    start = (-base.ctypes.data) % align
-    out = base[start : start + raw.size]
-    out[...] = raw
-    return out
 
 
 def open_store(path_or_store: Any, cls: type[StoreReader] = StoreReader) -> Any:

@@ -76,7 +76,7 @@ class CodecbenchZarrCodec(ArrayBytesCodec):
             raise CorruptDataError(
                 f"chunk holds {parsed.formulation}/{parsed.codec}, array metadata says {self.formulation}/{self.codec}"
             )
-        tensor = await asyncio.to_thread(chunk.decode_chunk, raw)
+        tensor = await asyncio.to_thread(chunk.decode_parsed, parsed)
         if tensor.shape != tuple(chunk_spec.shape):
             raise CorruptDataError(f"chunk decodes to shape {tensor.shape}, array expects {tuple(chunk_spec.shape)}")
         return chunk_spec.prototype.nd_buffer.from_ndarray_like(tensor)

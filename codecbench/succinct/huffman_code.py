@@ -126,6 +126,20 @@ class CanonicalCode:
         return self.first_code.size - 1
 
 
+def depth_tables(count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """From ``count[d]`` (codes of each length d): the first canonical code of each length,
+    and the index in canonical order of the first symbol of each length (int64)."""
+    count = np.asarray(count, dtype=np.int64)
+    first_code = np.zeros(count.size, dtype=np.int64)
+    code = 0
+    for depth in range(1, count.size):
+        first_code[depth] = code
+        code = (code + int(count[depth])) << 1
+    first_index = np.zeros(count.size, dtype=np.int64)
+    first_index[1:] = np.cumsum(count)[:-1]
+    return first_code, first_index
+
+
 def canonical(lengths: np.ndarray) -> CanonicalCode:
     lengths = np.asarray(lengths, dtype=np.uint8)
     max_length = int(lengths.max()) if lengths.size else 0
@@ -133,13 +147,7 @@ def canonical(lengths: np.ndarray) -> CanonicalCode:
     order = present[np.lexsort((present, lengths[present]))].astype(np.uint32)
     count = np.bincount(lengths[present], minlength=max_length + 1).astype(np.uint64)
     count[0] = 0
-    first_code = np.zeros(max_length + 1, dtype=np.uint64)
-    code = 0
-    for depth in range(1, max_length + 1):
-        first_code[depth] = code
-        code = (code + int(count[depth])) << 1
-    first_index = np.zeros(max_length + 1, dtype=np.uint64)
-    first_index[1:] = np.cumsum(count)[:-1]
+    first_code, first_index = (t.astype(np.uint64) for t in depth_tables(count))
     codes = np.zeros(lengths.size, dtype=np.uint64)
     if order.size:
         sorted_lengths = lengths[order]

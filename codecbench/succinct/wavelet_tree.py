@@ -40,7 +40,7 @@ import numpy as np
 
 from codecbench.errors import CorruptDataError
 from codecbench.succinct import bit_vector as bv
-from codecbench.succinct.huffman_code import canonical, code_lengths
+from codecbench.succinct.huffman_code import canonical, code_lengths, depth_tables
 
 BALANCED, HUFFMAN = 0, 1
 EXTRACT_BLOCK = 32768
@@ -280,13 +280,7 @@ def _depth_tables(count: np.ndarray, levels: int, shape: int) -> tuple[np.ndarra
         count = np.zeros(levels + 1, dtype=np.int64)
         count[levels] = 1 << levels
     count = count.astype(np.int64)
-    first_code = np.zeros(levels + 1, dtype=np.int64)
-    code = 0
-    for depth in range(1, levels + 1):
-        first_code[depth] = code
-        code = (code + int(count[depth])) << 1
-    first_index = np.zeros(levels + 1, dtype=np.int64)
-    first_index[1:] = np.cumsum(count)[:-1]
+    first_code, first_index = depth_tables(count)
     return first_code, count, first_index
 
 
