@@ -38,17 +38,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formulation", help="formulation for every weight tensor (default element)")
     p.add_argument("--codec", help="codec for every weight tensor (default raw)")
     p.add_argument("--config", help="TOML file mapping tensor-name patterns to formulation/codec/params")
-    p.add_argument("-o", "--output", required=True, help="store path to create (a directory)")
+    p.add_argument(
+        "-o", "--output", required=True, help="store to create: a directory, a .zip file, or a URL (s3://bucket/m.zarr)"
+    )
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="prune and quantize first (lossy, Deep Compression style; defaults: conv keep 0.4 / 8 bits, "
+        "fc keep 0.1 / 5 bits)",
+    )
+    p.add_argument("--prune-config", help="TOML file with prune/quantize defaults and per-tensor rules (needs --prune)")
     p.add_argument("--force", action="store_true", help="replace an existing store")
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS|local[:N]",
+        help="encode tensors on a Dask cluster: a scheduler address (tcp://host:8786) or a local cluster of N "
+        "worker processes (needs codecbench[dask]); the store is byte-identical to a serial compress",
+    )
+    _add_storage_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
 
     p = sub.add_parser("info", help="per-tensor formulation, codec and sizes")
-    p.add_argument("store")
+    p.add_argument("store", help=STORE_HELP)
+    _add_storage_options(p)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("run", help="run inference from the compressed store")
-    p.add_argument("store")
+    p.add_argument("store", help=STORE_HELP)
+    _add_storage_options(p)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="seed of the random input")
     p.add_argument("--check", action="store_true", help="also run the dense model; exit 1 unless bit-identical")
@@ -58,12 +76,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("verify", help="decode every tensor and check its sha256")
-    p.add_argument("store")
+    p.add_argument("store", help=STORE_HELP)
+    _add_storage_options(p)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("plugins", help="list registered codecs and formulations")
     p.add_argument("--json", action="store_true")
     return parser
+
+
+STORE_HELP = "a store: directory, .zip file, or fsspec URL (s3://bucket/m.zarr, memory://m.zarr)"
+
+
+def _add_storage_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--storage-options",
+        metavar="JSON",
+        help='fsspec options for URL stores, a JSON object, e.g. \'{"endpoint_url": "http://host:9000"}\' '
+        "(credentials: AWS_* environment variables or ~/.aws)",
+    )
+
+
+def _storage_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    text = getattr(args, "storage_options", None)
+    if text is None:
+        return None
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--storage-options: not valid JSON ({exc})") from None
+    if not isinstance(options, dict):
+        raise ConfigError("--storage-options: must be a JSON object")
+    return options
+
+
+def _open_store(args: argparse.Namespace) -> Any:
+    import codecbench
+
+    return codecbench.open(args.store, storage_options=_storage_options(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,16 +142,31 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
     if args.config and (args.formulation or args.codec):
         raise ConfigError("--config cannot be combined with --formulation/--codec")
+    if args.prune_config and not args.prune:
+        raise ConfigError("--prune-config needs --prune (pruning is lossy, so it is never implied)")
     if args.config:
         config = StoreConfig.from_toml(args.config)
     else:
         config = StoreConfig.simple(args.formulation or "element", args.codec or "raw")
+    prune = None
+    if args.prune:
+        from codecbench.models.prune import PruneConfig
+
+        prune = PruneConfig.from_toml(args.prune_config) if args.prune_config else PruneConfig()
     start = time.perf_counter()
     out = compress_model(
-        args.model, args.weights, args.output, config, overwrite=args.force, progress=not (args.quiet or args.json)
+        args.model,
+        args.weights,
+        args.output,
+        config,
+        overwrite=args.force,
+        progress=not (args.quiet or args.json),
+        prune=prune,
+        storage_options=_storage_options(args),
+        dask=args.dask,
     )
     seconds = time.perf_counter() - start
-    summary = _store_summary(str(out))
+    summary = _store_summary(str(out), _storage_options(args))
     summary["seconds"] = round(seconds, 3)
     _emit(
         args,
@@ -112,10 +177,10 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_summary(path: str) -> dict[str, Any]:
+def _store_summary(path: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     import codecbench
 
-    store = codecbench.open(path)
+    store = codecbench.open(path, storage_options=storage_options)
     rows = []
     for name in store.keys():
         rec = store.info(name)
@@ -138,6 +203,7 @@ def _store_summary(path: str) -> dict[str, Any]:
         "store": path,
         "model": store.model,
         "weights": store.attrs.get("weights"),
+        "prune": store.attrs.get("prune"),
         "format_version": store.attrs.get("format_version"),
         "original_bytes": original,
         "stored_bytes": stored,
@@ -147,28 +213,39 @@ def _store_summary(path: str) -> dict[str, Any]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    summary = _store_summary(args.store)
+    summary = _store_summary(args.store, _storage_options(args))
     lines = [
         f"{summary['store']}: model {summary['model']}, weights {summary['weights'].get('source')}, "
         f"format {summary['format_version']}",
+    ]
+    if summary["prune"]:
+        pruned = summary["prune"]["tensors"]
+        lines.append(
+            f"pruned + quantized (lossy; stored losslessly from here): {len(pruned)} tensors, "
+            + ", ".join(f"{k} keep {v['keep']:g} bits {v['bits']}" for k, v in pruned.items())
+        )
+    lines += [
         f"{'tensor':<24} {'formulation':<12} {'codec':<10} {'original':>13} {'stored':>13} {'ratio':>7}",
     ]
     for r in summary["tensors"]:
         lines.append(
             f"{r['name']:<24} {r['formulation'] or 'plain':<12} {r['codec'] or '-':<10} "
-            f"{r['original_bytes']:>13,} {r['stored_bytes']:>13,} {r['ratio']:>7.3f}"
+            f"{r['original_bytes']:>13,} {r['stored_bytes']:>13,} {_ratio(r['ratio'])}"
         )
     lines.append(
-        f"{'total':<48} {summary['original_bytes']:>13,} {summary['stored_bytes']:>13,} {summary['ratio']:>7.3f}"
+        f"{'total':<48} {summary['original_bytes']:>13,} {summary['stored_bytes']:>13,} {_ratio(summary['ratio'])}"
     )
     _emit(args, summary, "\n".join(lines))
     return 0
 
 
+def _ratio(ratio: float | None) -> str:
+    return f"{'-':>7}" if ratio is None else f"{ratio:>7.3f}"  # None: an empty tensor stores no bytes
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import statistics
 
-    import codecbench
     from codecbench.executor.modules import DEFAULT_GROUP_WEIGHTS
     from codecbench.executor.runner import same_bits, seeded_input, timed_forward
 
@@ -179,8 +256,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     group_weights = args.group_weights or DEFAULT_GROUP_WEIGHTS
     if group_weights < 1:
         raise ConfigError("--group-weights must be >= 1")
-    store = codecbench.open(args.store)
-    x = seeded_input(args.batch, args.seed)
+    store = _open_store(args)
+    x = seeded_input(args.batch, args.seed).to(store.input_dtype())
     model = store.dense_model() if args.dense else store.load_model(group_weights=group_weights)
     times = []
     for _ in range(args.repeat):
@@ -215,9 +292,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    import codecbench
-
-    store = codecbench.open(args.store)
+    store = _open_store(args)
     results = []
     for name in store.keys():
         try:

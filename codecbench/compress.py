@@ -9,17 +9,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from codecbench import __version__
+from codecbench import __version__, dtypes
 from codecbench.errors import ConfigError
 from codecbench.models import build_model, describe_source, load_weights
+from codecbench.models.prune import PruneConfig, prune_quantize
 from codecbench.store.config import StoreConfig
 from codecbench.store.writer import write_store
 
 
 def to_numpy(name: str, tensor: torch.Tensor) -> np.ndarray:
-    if tensor.dtype == torch.bfloat16:
-        raise ConfigError(f"tensor {name!r}: bfloat16 is not supported by this version (store it as float32)")
-    return tensor.detach().cpu().contiguous().numpy()
+    try:
+        return dtypes.to_numpy(tensor)
+    except (TypeError, RuntimeError) as exc:  # dtypes numpy cannot hold (complex32, float8, ...)
+        raise ConfigError(f"tensor {name!r}: dtype {tensor.dtype} cannot be stored ({exc})") from None
 
 
 def compress_state_dict(
@@ -31,11 +33,38 @@ def compress_state_dict(
     weights: dict[str, Any] | None = None,
     overwrite: bool = False,
     progress: bool = True,
-) -> os.PathLike[str]:
-    """Write ``state`` to a new store at ``out`` with the per-tensor plans of ``config``."""
+    prune: PruneConfig | None = None,
+    storage_options: dict[str, Any] | None = None,
+    dask: str | None = None,
+) -> os.PathLike[str] | str:
+    """Write ``state`` to a new store at ``out`` (a local directory or ``.zip``, or an fsspec
+    URL with ``storage_options``) with the per-tensor plans of ``config``; with ``prune``, the
+    weights are first pruned and quantized (lossy) and the store records how (attribute
+    ``prune``). With ``dask`` (a scheduler address, or ``local[:N]``) the chunks are encoded
+    on a Dask cluster; the store is byte-identical to a serial one."""
     tensors = {k: (to_numpy(k, v) if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in state.items()}
-    attrs = {"model": model, "weights": weights or {}, "created_by": f"codecbench {__version__}"}
-    return write_store(out, tensors, config.plans(tensors), attrs, overwrite=overwrite, progress=progress)
+    attrs: dict[str, Any] = {"model": model, "weights": weights or {}, "created_by": f"codecbench {__version__}"}
+    if prune is not None:
+        tensors, attrs["prune"] = prune_quantize(tensors, prune)
+    plans = config.plans(tensors)
+    if dask is None:
+        return write_store(
+            out, tensors, plans, attrs, overwrite=overwrite, progress=progress, storage_options=storage_options
+        )
+    from codecbench.store.parallel import DaskEncoder, parse_dask_spec
+
+    parse_dask_spec(dask)  # a malformed spec fails before a cluster starts
+    with DaskEncoder(dask) as encoder:
+        return write_store(
+            out,
+            tensors,
+            plans,
+            attrs,
+            overwrite=overwrite,
+            progress=progress,
+            storage_options=storage_options,
+            encoder=encoder,
+        )
 
 
 def compress_model(
@@ -46,8 +75,12 @@ def compress_model(
     *,
     overwrite: bool = False,
     progress: bool = True,
-) -> os.PathLike[str]:
-    """Built-in ``model`` with weights from ``weights`` (``init:SEED``, ``laplace:SEED``, a file)."""
+    prune: PruneConfig | None = None,
+    storage_options: dict[str, Any] | None = None,
+    dask: str | None = None,
+) -> os.PathLike[str] | str:
+    """Built-in ``model`` with weights from ``weights`` (``init:SEED``, ``laplace:SEED``, a file);
+    ``out``, ``storage_options`` and ``dask`` as for :func:`compress_state_dict`."""
     expected = build_model_keys(model)
     state = load_weights(weights, model)
     missing = [k for k in expected if k not in state]
@@ -63,7 +96,16 @@ def compress_model(
             )
     ordered = {k: state[k] for k in expected}
     return compress_state_dict(
-        ordered, out, config, model=model, weights=describe_source(weights), overwrite=overwrite, progress=progress
+        ordered,
+        out,
+        config,
+        model=model,
+        weights=describe_source(weights),
+        overwrite=overwrite,
+        progress=progress,
+        prune=prune,
+        storage_options=storage_options,
+        dask=dask,
     )
 
 

@@ -25,6 +25,10 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "codecbench.codecs.huffman",
     "codecbench.codecs.huffman_fast",
     "codecbench.formulations.element",
+    "codecbench.formulations.block",
+    "codecbench.formulations.pq_element",
+    "codecbench.formulations.pq_block",
+    "codecbench.formulations.float_split",
 )
 
 _KINDS = {"codec": "codecbench_codecs", "formulation": "codecbench_formulations"}

@@ -87,7 +87,7 @@ def set_header(buf: bytearray, name: str, value: int) -> None:
 
 
 def auto_count_every(p: int, sync_every: int = 4096) -> int:
-    return 1 << (max(2**16, sync_every, 256 * p) - 1).bit_length()
+    return min(1 << (max(2**16, sync_every, 256 * p) - 1).bit_length(), 2**32)
 
 
 def reference_payload(
@@ -572,7 +572,10 @@ def test_exact_byte_size(n: int, sigma: int, params: dict[str, int]) -> None:
         assert where["bits"][2] == h["total_bits"] // 64 + 2
 
 
-@pytest.mark.parametrize(("p", "shift"), [(2, 16), (256, 16), (257, 17), (1000, 18), (100_000, 25)])
+@pytest.mark.parametrize(
+    ("p", "shift"),
+    [(2, 16), (256, 16), (257, 17), (1000, 18), (100_000, 25), (2**24, 32), (2**24 + 1, 32), (2**31, 32)],
+)
 def test_auto_count_every(p: int, shift: int) -> None:
     assert auto_count_every(p) == 2**shift
     assert huffman_fast_module.auto_count_every(p, 4096) == 2**shift
@@ -1035,3 +1038,13 @@ def test_aligned_numpy_buffer_is_not_copied() -> None:
     unaligned = np.zeros(len(data) + 8, dtype=np.uint8)[3 : 3 + len(data)]
     unaligned[:] = buf
     np.testing.assert_array_equal(CODEC.open(unaligned).extract(0, s.size), s)
+
+
+def test_auto_count_every_caps_where_open_reads_it() -> None:
+    """Past 2**24 distinct symbols, 256 * p overflows the largest count spacing a reader
+    accepts; "auto" caps it, and what encode writes, open reads (found on unquantized AlexNet)."""
+    assert huffman_fast_module.auto_count_every(37_000_000, 4096) == 2**32
+    codec = HuffmanFastCodec()
+    symbols = np.arange(3000, dtype=np.uint32)
+    blob = codec.encode(symbols, 3000, count_every=2**32)
+    assert np.array_equal(codec.open(blob).extract(0, 3000), symbols)

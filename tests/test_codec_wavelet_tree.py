@@ -9,6 +9,7 @@ kernels are optimized); ``test_byte_layout`` checks that reading against real pa
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import struct
@@ -337,6 +338,50 @@ def test_batch_methods_on_degenerate_trees(shape: str) -> None:
     np.testing.assert_array_equal(one.access_many([63, 0, 5]), [3, 3, 3])
     np.testing.assert_array_equal(one.rank_many(3, [64, 0, 10]), [64, 0, 10])
     np.testing.assert_array_equal(one.rank_many(4, [64, 0, 10]), [0, 0, 0])
+
+
+def test_batches_split_into_several_kernel_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(13)
+    n = 3000
+    s = make_symbols(rng, n, 300, "geometric")
+    seq = CODEC.open(CODEC.encode(s, 300))
+    monkeypatch.setattr("codecbench.codecs.wavelet_tree._BATCH", 700)
+    positions = rng.integers(0, n, size=2500)
+    np.testing.assert_array_equal(seq.access_many(positions), s[positions])
+    c = int(s[0])
+    ranks = rng.integers(0, n + 1, size=2500)
+    np.testing.assert_array_equal(seq.rank_many(c, ranks), np.concatenate([[0], np.cumsum(s == c)])[ranks])
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("n", [511, 512, 513, 32768, 32769, 65536])
+def test_queries_at_rank_block_ends(shape: str, n: int) -> None:
+    """The single queries read a position's whole 512-bit block (one cache line), also
+    past the last bit: bit counts that end on or next to block and superblock ends."""
+    rng = np.random.default_rng(n)
+    s = rng.integers(0, 2, size=n).astype(np.uint32)  # one level: n_bits = n
+    seq = CODEC.open(CODEC.encode(s, 2, shape=shape))
+    cumulative = np.concatenate([[0], np.cumsum(s == 1)])
+    for i in sorted({0, 1, 63, 64, 511, 512, 513, n - 1, n} & set(range(n + 1))):
+        assert seq.rank(1, i) == cumulative[i], i
+        assert seq.rank(0, i) == i - cumulative[i], i
+        if i < n:
+            assert seq.access(i) == s[i], i
+
+
+def test_single_query_methods_keep_the_buffer_alive() -> None:
+    """The kernels read the buffer by address: a bound method must keep it alive on its own."""
+    rng = np.random.default_rng(14)
+    s = make_symbols(rng, 4000, 300, "geometric")
+    payload = bytearray(CODEC.encode(s, 300))
+    seq = CODEC.open(np.frombuffer(payload, dtype=np.uint8))
+    access, rank = seq.access, seq.rank
+    del seq, payload
+    gc.collect()
+    garbage = [np.full(4096, 0xFF, dtype=np.uint8) for _ in range(64)]  # reuse freed memory
+    assert [access(i) for i in range(0, 4000, 97)] == s[::97].tolist()
+    assert rank(int(s[0]), 4000) == int(np.sum(s == s[0]))
+    del garbage
 
 
 # --------------------------------------------------------------------------- property test

@@ -555,9 +555,10 @@ def sections(L: int, n: int, p: int, total_bits: int, ks: int, cs: int) -> list[
 
 
 def auto_count_every(p: int, sync_every: int) -> int:
-    """The ``"auto"`` superblock size: ``next_pow2(max(2**16, sync_every, 256 * p))``."""
+    """The ``"auto"`` superblock size: ``min(next_pow2(max(2**16, sync_every, 256 * p)), 2**32)``
+    (capped at what ``open`` accepts: past 2**24 distinct symbols the product overflows it)."""
     want = max(1 << AUTO_COUNT_MIN_SHIFT, sync_every, AUTO_COUNT_PER_SYMBOL * p)
-    return 1 << (want - 1).bit_length()
+    return min(1 << (want - 1).bit_length(), 1 << MAX_COUNT_SHIFT)
 
 
 def _frequencies(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -14,8 +14,10 @@ positions and answer them level by level.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+import numba
 import numpy as np
 
 from codecbench.codecs.base import Codec, Sequence, aligned_copy, as_byte_array, as_positions, check_symbols
@@ -24,15 +26,17 @@ from codecbench.hookspecs import hookimpl
 from codecbench.succinct import wavelet_tree as wt
 
 SHAPES = {"balanced": wt.BALANCED, "huffman": wt.HUFFMAN}
-_BATCH = 1 << 24  # positions sorted per batch as (position << 24 | index) keys
+_BATCH = wt.MAX_BATCH  # positions per kernel call: keys pack (position << 24 | index)
 
 
 class WaveletTreeSequence(Sequence):
     def __init__(self, data: np.ndarray, lay: np.ndarray, sigma: int) -> None:
-        self._data = data
+        self._data = data  # the kernels read it by address (lay[wt.ADDR]): keep it alive
         self._lay = lay
         self._n = int(lay[wt.N])
         self.alphabet_size = sigma
+        self._access_at = _BoundKernel.of(wt.access_at, lay, data)
+        self._rank_at = _BoundKernel.of(wt.rank_at, lay, data)
 
     def __len__(self) -> int:
         return self._n
@@ -49,25 +53,34 @@ class WaveletTreeSequence(Sequence):
     def levels(self) -> int:
         return int(self._lay[wt.LEVELS])
 
-    # access and rank check their arguments inline: they are the latency-critical calls
+    # access and rank are the latency-critical calls: the kernels check the arguments and
+    # answer -1 for a bad one; the documented error is raised here only then.
     def access(self, i: int) -> int:
-        i = int(i)
-        if not 0 <= i < self._n:
-            raise IndexError(f"position {i} out of range [0, {self._n})")
-        value = wt.access(self._data, self._lay, i)
-        return value if value >= 0 else _ok(value)
+        try:
+            value = self._access_at(i)
+        except OverflowError:  # beyond int64: out of range like any other bad position
+            value = -1
+        if value < 0:
+            if value == -1:
+                self._check_index(i)  # raises the documented IndexError
+            _ok(value)
+        return value
 
     def rank(self, c: int, i: int) -> int:
-        c, i = int(c), int(i)
-        if not (0 <= c < self.alphabet_size and 0 <= i <= self._n):
-            self._check_rank_args(c, i)  # raises the documented error
-        value = wt.rank(self._data, self._lay, c, i)
-        return value if value >= 0 else _ok(value)
+        try:
+            value = self._rank_at(c, i)
+        except OverflowError:
+            value = -1
+        if value < 0:
+            if value == -1:
+                self._check_rank_args(c, i)  # raises the documented ValueError or IndexError
+            _ok(value)
+        return value
 
     def select(self, c: int, k: int) -> int:
         c = self._check_symbol(c)
         k = int(k)
-        found = wt.select(self._data, self._lay, c, k) if 1 <= k <= len(self) else -1
+        found = wt.select(self._lay, c, k) if 1 <= k <= len(self) else -1
         if found == -1:
             raise self._select_error(c, k)
         return _ok(found)
@@ -75,7 +88,7 @@ class WaveletTreeSequence(Sequence):
     def extract(self, start: int, stop: int) -> np.ndarray:
         start, stop = self._check_range(start, stop)
         out = np.empty(stop - start, dtype=np.uint32)
-        _ok(wt.extract(self._data, self._lay, start, stop, out))
+        _ok(wt.extract(self._lay, start, stop, out))
         return out
 
     def access_many(self, positions: Any) -> np.ndarray:
@@ -83,8 +96,7 @@ class WaveletTreeSequence(Sequence):
         positions = _positions(positions, len(self))
         out = np.empty(positions.size, dtype=np.uint32)
         for lo in range(0, positions.size, _BATCH):
-            order, ordered = _sorted(positions[lo : lo + _BATCH])
-            _ok(wt.access_sorted(self._data, self._lay, ordered, order, out[lo : lo + _BATCH]))
+            _ok(wt.access_many(self._lay, positions[lo : lo + _BATCH], out[lo : lo + _BATCH]))
         return out
 
     def rank_many(self, c: int, positions: Any) -> np.ndarray:
@@ -95,15 +107,34 @@ class WaveletTreeSequence(Sequence):
         for lo in range(0, positions.size, _BATCH):
             order, ordered = _sorted(positions[lo : lo + _BATCH])
             got = np.empty(ordered.size, dtype=np.int64)
-            _ok(wt.rank_sorted(self._data, self._lay, c, ordered, got))
+            _ok(wt.rank_sorted(self._lay, c, ordered, got))
             out[lo + order] = got
         return out
 
 
 def _sorted(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(original index, position) in ascending position order; one np.sort of packed keys."""
-    keys = np.sort((positions.astype(np.uint64) << np.uint64(24)) | np.arange(positions.size, dtype=np.uint64))
-    return (keys & np.uint64(_BATCH - 1)).astype(np.int64), (keys >> np.uint64(24)).astype(np.int64)
+    shift = np.uint64(wt.INDEX_BITS)
+    keys = np.sort((positions.astype(np.uint64) << shift) | np.arange(positions.size, dtype=np.uint64))
+    return (keys & np.uint64(wt.MAX_BATCH - 1)).astype(np.int64), (keys >> shift).astype(np.int64)
+
+
+class _BoundKernel(partial):
+    """A single-query kernel's compiled entry point with the layout's address bound first.
+
+    Why: numba's dispatcher (argument typing, array unboxing, releasing the GIL) costs more
+    than a query; the entry point of the all-int64 signature skips all that, and integers
+    are the cheapest arguments to convert. The kernel reads the layout and the buffer by
+    address, so the bound call keeps both arrays alive itself (``owners``)."""
+
+    owners: tuple[np.ndarray, ...]
+
+    @classmethod
+    def of(cls, kernel: Any, lay: np.ndarray, data: np.ndarray) -> _BoundKernel:
+        n_args = kernel.py_func.__code__.co_argcount
+        bound = cls(kernel.compile((numba.int64,) * n_args), lay.ctypes.data)
+        bound.owners = (lay, data)
+        return bound
 
 
 def _ok(value: int) -> int:

@@ -10,6 +10,12 @@ output slice than for the whole layer. Measured on this machine: one-row linear 
 conv slices of 1 or 8 output channels differ from the full op in the last bits, while every
 slice of 48 or more units matched. So groups are multiples of ``unit_align`` (64) units and a
 short last group is merged into the one before; tests check whole models bit for bit.
+
+Fetching: a layer built from a :class:`LazyTensor` fetches its chunk from the store on its
+first forward (the group cuts come from the metadata shape alone), and, once it has its own,
+asks the store to prefetch the chunks of ``ahead`` (the next compressed layers) on a
+background thread, so a remote store's downloads overlap this layer's compute. The fetched
+bytes are the same either way: results are bit-identical with or without read-ahead.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from codecbench.dtypes import to_torch
 from codecbench.formulations.base import group_spans
-from codecbench.store.reader import OpenedTensor
+from codecbench.store.reader import OpenedTensor, StoreReader
 
 DEFAULT_GROUP_WEIGHTS = 1 << 22  # 4M weights (16 MiB of float32) per group
 UNIT_ALIGN = 64
@@ -50,41 +57,82 @@ def unit_groups(
     return cuts
 
 
+class LazyTensor:
+    """A compressed tensor of a store, fetched on first use (``get``) or ahead (``prefetch``)."""
+
+    def __init__(self, store: StoreReader, name: str) -> None:
+        record = store.info(name)
+        self.store, self.name = store, name
+        self.shape = tuple(int(d) for d in record["shape"])
+        self.nbytes = max(0, int(record.get("stored_nbytes", 4)) - 4)  # the chunk without its CRC
+
+    def get(self) -> OpenedTensor:
+        return self.store.open_tensor(self.name)
+
+    def prefetch(self) -> None:
+        self.store.prefetch(self.name)
+
+
+class _Ready:
+    """An already opened tensor, for layers built from an OpenedTensor directly."""
+
+    def __init__(self, opened: OpenedTensor) -> None:
+        self.opened, self.name, self.shape, self.nbytes = opened, opened.name, tuple(opened.ras.shape), opened.nbytes
+
+    def get(self) -> OpenedTensor:
+        return self.opened
+
+    def prefetch(self) -> None:
+        return None
+
+
 class _CompressedLayer(nn.Module):
-    def __init__(self, opened: OpenedTensor, bias: torch.Tensor | None, group_weights: int, multiple: int = 1) -> None:
+    def __init__(
+        self, opened: OpenedTensor | LazyTensor, bias: torch.Tensor | None, group_weights: int, multiple: int = 1
+    ) -> None:
         super().__init__()
-        self.opened = opened
+        self.source = opened if isinstance(opened, LazyTensor) else _Ready(opened)
+        self.ahead: tuple[LazyTensor, ...] = ()  # read-ahead: prefetched (in order) when this layer runs
         self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
-        ras = opened.ras
-        self.out_units = ras.n_units
-        self.cuts = unit_groups(ras.n_units, ras.unit_size, group_weights, multiple=multiple)
+        shape = self.source.shape
+        self.out_units = shape[0]
+        unit_size = int(np.prod(shape[1:], dtype=np.int64))
+        self.cuts = unit_groups(shape[0], unit_size, group_weights, multiple=multiple)
+
+    @property
+    def opened(self) -> OpenedTensor:
+        """The compressed weight (fetched from the store on first use)."""
+        return self.source.get()
 
     def weight_groups(self):
         """Yield ``(k0, k1, weights)`` per group; the weights are a fresh dense tensor."""
         opened = self.opened
+        for source in self.ahead:  # overlap the next layers' fetches with this layer's compute
+            source.prefetch()
         spans = group_spans(opened.sequence, opened.ras, self.cuts)
         for j, (start, stop) in enumerate(spans.tolist()):
             k0, k1 = self.cuts[j], self.cuts[j + 1]
             symbols = opened.sequence.extract(start, stop)
             weights = opened.formulation.decode_units(opened.ras, symbols, k0, k1)
-            yield k0, k1, torch.from_numpy(weights)
+            yield k0, k1, to_torch(weights)
 
     def _bias(self, k0: int, k1: int) -> torch.Tensor | None:
         return None if self.bias is None else self.bias[k0:k1]
 
     def extra_repr(self) -> str:
-        return f"tensor={self.opened.name!r}, groups={len(self.cuts) - 1}, compressed_bytes={self.opened.nbytes}"
+        return f"tensor={self.source.name!r}, groups={len(self.cuts) - 1}, compressed_bytes={self.source.nbytes}"
 
 
 class CompressedLinear(_CompressedLayer):
     def __init__(
-        self, opened: OpenedTensor, bias: torch.Tensor | None, group_weights: int = DEFAULT_GROUP_WEIGHTS
+        self, opened: OpenedTensor | LazyTensor, bias: torch.Tensor | None, group_weights: int = DEFAULT_GROUP_WEIGHTS
     ) -> None:
-        if len(opened.ras.shape) != 2:
-            raise ValueError(f"tensor {opened.name!r} has shape {opened.ras.shape}, not a linear weight")
+        shape = opened.shape if isinstance(opened, LazyTensor) else tuple(opened.ras.shape)
+        if len(shape) != 2:
+            raise ValueError(f"tensor {opened.name!r} has shape {shape}, not a linear weight")
         super().__init__(opened, bias, group_weights)
-        self.in_features = opened.ras.shape[1]
-        self.out_features = opened.ras.shape[0]
+        self.in_features = shape[1]
+        self.out_features = shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x.new_empty(*x.shape[:-1], self.out_features)
@@ -96,14 +144,15 @@ class CompressedLinear(_CompressedLayer):
 class CompressedConv2d(_CompressedLayer):
     def __init__(
         self,
-        opened: OpenedTensor,
+        opened: OpenedTensor | LazyTensor,
         bias: torch.Tensor | None,
         template: nn.Conv2d,
         group_weights: int = DEFAULT_GROUP_WEIGHTS,
     ) -> None:
-        if tuple(opened.ras.shape) != tuple(template.weight.shape):
+        shape = opened.shape if isinstance(opened, LazyTensor) else tuple(opened.ras.shape)
+        if shape != tuple(template.weight.shape):
             raise ValueError(
-                f"tensor {opened.name!r} has shape {opened.ras.shape}, the conv expects {tuple(template.weight.shape)}"
+                f"tensor {opened.name!r} has shape {shape}, the conv expects {tuple(template.weight.shape)}"
             )
         out_per_group = template.out_channels // template.groups
         # a grouped conv is cut only at conv-group boundaries

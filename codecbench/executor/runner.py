@@ -10,28 +10,38 @@ import numpy as np
 import torch
 from torch import nn
 
+from codecbench.dtypes import to_numpy, to_torch
 from codecbench.errors import StoreError
-from codecbench.executor.modules import DEFAULT_GROUP_WEIGHTS, CompressedConv2d, CompressedLinear
+from codecbench.executor.modules import DEFAULT_GROUP_WEIGHTS, CompressedConv2d, CompressedLinear, LazyTensor
 from codecbench.models import build_model
 from codecbench.store.reader import StoreReader, open_store
 from codecbench.store.writer import PLAIN
 
 INPUT_SHAPE = (3, 224, 224)
+#: compressed layers whose chunks a running layer prefetches (see :func:`compress_model_inplace`)
+DEFAULT_READAHEAD = 2
 
 
 class ModelStore(StoreReader):
     """A :class:`StoreReader` that can also build the model it holds."""
 
-    def load_model(self, model: nn.Module | None = None, *, group_weights: int = DEFAULT_GROUP_WEIGHTS) -> nn.Module:
+    def load_model(
+        self,
+        model: nn.Module | None = None,
+        *,
+        group_weights: int = DEFAULT_GROUP_WEIGHTS,
+        readahead: int = DEFAULT_READAHEAD,
+    ) -> nn.Module:
         """A torch module (eval mode) whose Conv2d/Linear weights stay compressed.
 
         ``model`` is any module whose ``state_dict`` keys match the store; by default the
         built-in architecture recorded in the store, created on the meta device so no dense
-        weights are ever allocated for it.
+        weights are ever allocated for it. Weight chunks are fetched on first use; each layer
+        prefetches the next ``readahead`` layers' chunks in the background (0: none).
         """
         if model is None:
             model = self._skeleton()
-        compress_model_inplace(model, self, group_weights=group_weights)
+        compress_model_inplace(model, self, group_weights=group_weights, readahead=readahead)
         return model.eval()
 
     def dense_model(self, model: nn.Module | None = None) -> nn.Module:
@@ -41,9 +51,19 @@ class ModelStore(StoreReader):
         state = {}
         for name in self.keys():
             self.verify(name)
-            state[name] = torch.from_numpy(np.array(self.tensor(name)))
+            state[name] = to_torch(np.array(self.tensor(name)))
         _load_state(model, state, self.label)
         return model.eval()
+
+    def input_dtype(self) -> torch.dtype:
+        """The dtype inputs need: that of the first weight tensor (ndim >= 2) in the store."""
+        for name in self.keys():
+            info = self.info(name)
+            if len(info["shape"]) >= 2:
+                return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}.get(
+                    info["dtype"], torch.float32
+                )
+        return torch.float32
 
     def _skeleton(self) -> nn.Module:
         if not self.model:
@@ -53,24 +73,35 @@ class ModelStore(StoreReader):
 
 
 def compress_model_inplace(
-    model: nn.Module, store: StoreReader, *, group_weights: int = DEFAULT_GROUP_WEIGHTS
+    model: nn.Module,
+    store: StoreReader,
+    *,
+    group_weights: int = DEFAULT_GROUP_WEIGHTS,
+    readahead: int = DEFAULT_READAHEAD,
 ) -> nn.Module:
     """Swap each Conv2d/Linear whose weight is codecbench-encoded in ``store`` for its
-    compressed twin; load every other tensor densely from the store."""
+    compressed twin; load every other tensor densely from the store.
+
+    The twins fetch their chunks on their first forward, each prefetching the chunks of the
+    next ``readahead`` twins on one background thread, in order (module registration order,
+    which is execution order for sequential models; for others the read-ahead is only a less
+    useful guess, never a change in results). Fetched chunks stay in the store, compressed,
+    as they would after one forward anyway."""
     expected = set(model.state_dict().keys())
     missing = sorted(expected - set(store.keys()))
     if missing:
         raise StoreError(f"{store.label}: store lacks tensor {missing[0]!r} that the model needs")
     replaced: set[str] = set()
+    twins: list[CompressedConv2d | CompressedLinear] = []
     for name, module in list(model.named_modules()):
         if not isinstance(module, (nn.Conv2d, nn.Linear)) or f"{name}.weight" not in store:
             continue
         if store.info(f"{name}.weight")["storage"] == PLAIN:
             continue
-        opened = store.open_tensor(f"{name}.weight")
+        opened = LazyTensor(store, f"{name}.weight")
         bias = None
         if module.bias is not None:
-            bias = torch.from_numpy(np.array(store.tensor(f"{name}.bias")))
+            bias = to_torch(np.array(store.tensor(f"{name}.bias")))
             replaced.add(f"{name}.bias")
         if isinstance(module, nn.Conv2d):
             twin: nn.Module = CompressedConv2d(opened, bias, module, group_weights)
@@ -78,7 +109,12 @@ def compress_model_inplace(
             twin = CompressedLinear(opened, bias, group_weights)
         _set_submodule(model, name, twin)
         replaced.add(f"{name}.weight")
-    state = {k: torch.from_numpy(np.array(store.tensor(k))) for k in sorted(expected - replaced)}
+        twins.append(twin)
+    if readahead < 0:
+        raise ValueError("readahead must be >= 0")
+    for i, twin in enumerate(twins):
+        twin.ahead = tuple(t.source for t in twins[i + 1 : i + 1 + readahead])
+    state = {k: to_torch(np.array(store.tensor(k))) for k in sorted(expected - replaced)}
     _load_state(model, state, store.label, strict=False)
     return model
 
@@ -113,9 +149,10 @@ def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Bit-for-bit equality (NaNs with equal payloads compare equal, -0.0 != 0.0)."""
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
-    return a.contiguous().numpy().tobytes() == b.contiguous().numpy().tobytes()
+    return to_numpy(a).tobytes() == to_numpy(b).tobytes()
 
 
-def open_model_store(path: Any) -> ModelStore:
-    """Open a store lazily, as a :class:`ModelStore`."""
-    return open_store(path, cls=ModelStore)
+def open_model_store(path: Any, storage_options: dict[str, Any] | None = None) -> ModelStore:
+    """Open a store lazily (a local directory or ``.zip``, an fsspec URL, or a zarr Store),
+    as a :class:`ModelStore`."""
+    return open_store(path, cls=ModelStore, storage_options=storage_options)

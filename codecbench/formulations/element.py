@@ -14,6 +14,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from codecbench.dtypes import is_float
 from codecbench.errors import CorruptDataError
 from codecbench.formulations.base import RAS, Formulation, check_unit_range
 from codecbench.hookspecs import hookimpl
@@ -22,7 +23,7 @@ from codecbench.hookspecs import hookimpl
 def order_keys(tensor: np.ndarray) -> tuple[np.ndarray, np.dtype]:
     """Unsigned keys whose numeric order is the values' total order, one per element."""
     flat = np.ascontiguousarray(tensor).reshape(-1)
-    kind = flat.dtype.kind
+    kind = "f" if is_float(flat.dtype) else flat.dtype.kind
     if kind not in "fiub":
         raise ValueError(f"dtype {flat.dtype} is not a number type")
     udt = np.dtype(f"<u{flat.dtype.itemsize}")
@@ -39,7 +40,7 @@ def keys_to_values(keys: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Inverse of :func:`order_keys` on unique keys."""
     udt = keys.dtype
     sign = udt.type(1) << udt.type(8 * udt.itemsize - 1)
-    if dtype.kind == "f":
+    if is_float(dtype):
         bits = np.where(keys & sign, keys & ~sign, ~keys)
     elif dtype.kind == "i":
         bits = keys ^ sign

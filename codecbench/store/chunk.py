@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from codecbench import dtypes  # noqa: F401  (registers the dtype name "bfloat16" with numpy)
 from codecbench.codecs.base import as_byte_array
 from codecbench.errors import CorruptDataError
 from codecbench.formulations.base import RAS
@@ -52,6 +53,7 @@ ALLOWED_DTYPES = {
     "float16",
     "float32",
     "float64",
+    "bfloat16",  # numpy dtype from ml_dtypes (codecbench.dtypes)
 }
 _PREFIX = struct.Struct("<8sII")
 

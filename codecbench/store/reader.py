@@ -2,7 +2,12 @@
 
 Opening reads the consolidated metadata only. A tensor's chunk is fetched from the store the
 first time it is needed and kept *compressed* (its Sequence and dictionary arrays); nothing
-is decoded until asked for.
+is decoded until asked for. ``prefetch(name)`` starts that fetch on a background thread (the
+executor's read-ahead: the next layer's chunk downloads while the current layer computes);
+``open_tensor`` then waits for it instead of fetching again.
+
+Stores are opened from local directories, ``.zip`` files or fsspec URLs
+(:mod:`codecbench.store.location`).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +26,13 @@ import zarr
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
+from codecbench import dtypes
 from codecbench.codecs.base import Sequence, aligned_copy
 from codecbench.errors import CodecbenchError, CorruptDataError, StoreError
 from codecbench.formulations.base import RAS, Formulation
 from codecbench.registry import get_registry
 from codecbench.store import chunk
+from codecbench.store.location import open_read_store, parse_location
 from codecbench.store.writer import FORMAT_VERSION, PLAIN
 
 
@@ -48,7 +56,9 @@ class StoreReader:
         try:
             self._group = zarr.open_group(store, mode="r", zarr_format=3, use_consolidated=True)
         except (FileNotFoundError, ValueError, KeyError, zarr.errors.BaseZarrError) as exc:
-            raise StoreError(f"{label}: not a codecbench store ({type(exc).__name__}: {exc})") from None
+            raise StoreError(f"{label}: not a codecbench store ({type(exc).__name__}: {_line(exc)})") from None
+        except Exception as exc:  # remote stores: network, permissions, credentials
+            raise StoreError(f"{label}: cannot read store metadata ({type(exc).__name__}: {_line(exc)})") from None
         attrs = self._group.attrs.asdict().get("codecbench")
         if not isinstance(attrs, dict) or not isinstance(attrs.get("tensors"), list):
             raise StoreError(f"{label}: zarr group has no codecbench attributes (not a codecbench store)")
@@ -59,8 +69,9 @@ class StoreReader:
             )
         self.attrs: dict[str, Any] = attrs
         self._names: list[str] = [str(n) for n in attrs["tensors"]]
-        self._opened: dict[str, OpenedTensor] = {}
+        self._opening: dict[str, Future[OpenedTensor]] = {}  # fetched (or being fetched), kept compressed
         self._lock = threading.Lock()
+        self._readahead: ThreadPoolExecutor | None = None
 
     # -- metadata only ---------------------------------------------------------------
     def keys(self) -> list[str]:
@@ -99,11 +110,43 @@ class StoreReader:
         return self.open_tensor(name).sequence
 
     def open_tensor(self, name: str) -> OpenedTensor:
-        """Fetch the chunk (once), parse it and open its Sequence; kept compressed."""
+        """Fetch the chunk (once), parse it and open its Sequence; kept compressed. If a
+        :meth:`prefetch` of it is under way, wait for that instead of fetching again."""
         with self._lock:
-            if name not in self._opened:
-                self._opened[name] = self._open(name)
-            return self._opened[name]
+            future = self._opening.get(name)
+            owner = future is None
+            if owner:
+                future = self._opening[name] = Future()
+        if owner:
+            try:
+                future.set_result(self._open(name))
+            except BaseException as exc:
+                with self._lock:  # a failed fetch is not remembered: the next call tries again
+                    del self._opening[name]
+                future.set_exception(exc)
+        return future.result()
+
+    def prefetch(self, name: str) -> None:
+        """Start fetching and opening ``name`` on a background thread, if not yet started.
+        Errors are not raised here: the next :meth:`open_tensor` of it fetches again and raises."""
+        with self._lock:
+            if name in self._opening:
+                return
+            if self._readahead is None:
+                self._readahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="codecbench-readahead")
+            pool = self._readahead
+        pool.submit(self._prefetch, name)
+
+    def _prefetch(self, name: str) -> None:
+        try:
+            self.open_tensor(name)
+        except BaseException:  # reported by the caller's own open_tensor
+            pass
+
+    def is_fetched(self, name: str) -> bool:
+        """Whether ``name``'s chunk has been fetched (or is being fetched)."""
+        with self._lock:
+            return name in self._opening
 
     def verify(self, name: str) -> None:
         """Decode the tensor and check its sha256; raises CorruptDataError on mismatch."""
@@ -126,7 +169,7 @@ class StoreReader:
 
     def _read_plain(self, name: str) -> np.ndarray:
         try:
-            data = np.asarray(self._array(name)[...])
+            data = dtypes.from_storage(np.asarray(self._array(name)[...]), self.info(name)["dtype"])
         except CodecbenchError:
             raise
         except Exception as exc:  # zarr raises ValueError for bad checksums, and others
@@ -136,7 +179,12 @@ class StoreReader:
     def _chunk_bytes(self, name: str) -> np.ndarray:
         array = self._array(name)
         key = f"{array.path}/{array.metadata.encode_chunk_key((0,) * array.ndim)}"
-        buf = sync(self._group.store.get(key, prototype=default_buffer_prototype()))
+        try:
+            buf = sync(self._group.store.get(key, prototype=default_buffer_prototype()))
+        except Exception as exc:  # remote stores: network, permissions
+            raise StoreError(
+                f"{self.label}: tensor {name!r}: cannot fetch chunk {key} ({type(exc).__name__}: {_line(exc)})"
+            ) from None
         if buf is None:
             raise CorruptDataError(f"{self.label}: tensor {name!r}: chunk {key} is missing")
         raw = buf.as_numpy_array()
@@ -172,12 +220,18 @@ class StoreReader:
         return OpenedTensor(name, parsed.ras, sequence, formulation, int(data.size))
 
 
-def open_store(path_or_store: Any, cls: type[StoreReader] = StoreReader) -> Any:
-    """Open a store lazily from a local path or a zarr ``Store`` object, as a ``cls``."""
+def open_store(
+    path_or_store: Any, cls: type[StoreReader] = StoreReader, *, storage_options: dict[str, Any] | None = None
+) -> Any:
+    """Open a store lazily, as a ``cls``, from a local directory, a local ``.zip`` file, an
+    fsspec URL (``s3://bucket/model.zarr``, ``memory://m.zarr``; ``storage_options`` go to
+    fsspec) or a zarr ``Store`` object. Reads the consolidated metadata only."""
     if isinstance(path_or_store, (str, os.PathLike)):
-        path = os.fspath(path_or_store)
-        if not os.path.isdir(path):
-            raise StoreError(f"{path}: no such store (not a directory)")
-        store = zarr.storage.LocalStore(path, read_only=True)
-        return cls(store, path)
+        location = parse_location(path_or_store, storage_options)
+        return cls(open_read_store(location), location.target)
     return cls(path_or_store, repr(path_or_store))
+
+
+def _line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""

@@ -50,9 +50,9 @@ SUPERBLOCK_BITS = 32768
 BLOCK_BITS = 512
 SELECT_SAMPLE = 4096
 
-_SB_SHIFT = 15  # log2(SUPERBLOCK_BITS)
-_BLK_SHIFT = 9  # log2(BLOCK_BITS)
-_BLK_PER_SB_SHIFT = _SB_SHIFT - _BLK_SHIFT  # 64 blocks per superblock
+SUPERBLOCK_SHIFT = 15  # log2(SUPERBLOCK_BITS)
+BLOCK_SHIFT = 9  # log2(BLOCK_BITS)
+_BLK_PER_SB_SHIFT = SUPERBLOCK_SHIFT - BLOCK_SHIFT  # 64 blocks per superblock
 _WORDS_PER_BLOCK = BLOCK_BITS // 64
 
 _L8 = np.uint64(0x0101010101010101)
@@ -102,6 +102,12 @@ def popcount64(x) -> int:
     return _ctpop(np.uint64(x))
 
 
+@numba.njit(inline="always")
+def trailing_zeros(x) -> int:
+    """Index of the lowest set bit of the 64-bit word ``x`` (64 if none): one ``tzcnt``."""
+    return _cttz(np.uint64(x))
+
+
 @numba.njit(cache=True, nogil=True)
 def select_in_word(x, r) -> int:
     """Position of the ``r``-th (0-based) set bit of ``x``; requires ``0 <= r < popcount64(x)``.
@@ -134,8 +140,8 @@ def build_rank(bits: np.ndarray, n_bits) -> tuple[np.ndarray, np.ndarray]:
     """``(sb_abs: uint64[n_super + 1], blk_rel: uint16[n_blocks + 1])``, the rank directory of ones."""
     n = np.int64(n_bits)
     n_words = (n + 63) >> 6
-    n_blocks = (n + BLOCK_BITS - 1) >> _BLK_SHIFT
-    n_super = (n + SUPERBLOCK_BITS - 1) >> _SB_SHIFT
+    n_blocks = (n + BLOCK_BITS - 1) >> BLOCK_SHIFT
+    n_super = (n + SUPERBLOCK_BITS - 1) >> SUPERBLOCK_SHIFT
     sb_abs = np.zeros(n_super + 1, dtype=np.uint64)
     blk_rel = np.zeros(n_blocks + 1, dtype=np.uint16)
     tail = n & 63
@@ -215,8 +221,8 @@ def rank1(bits: np.ndarray, sb_abs: np.ndarray, blk_rel: np.ndarray, i) -> int:
     """Ones in ``[0, i)``, ``0 <= i <= n_bits``."""
     p = np.int64(i)
     w = p >> 6
-    r = np.int64(sb_abs[p >> _SB_SHIFT]) + np.int64(blk_rel[p >> _BLK_SHIFT])
-    for j in range((p >> _BLK_SHIFT) * _WORDS_PER_BLOCK, w):
+    r = np.int64(sb_abs[p >> SUPERBLOCK_SHIFT]) + np.int64(blk_rel[p >> BLOCK_SHIFT])
+    for j in range((p >> BLOCK_SHIFT) * _WORDS_PER_BLOCK, w):
         r += _ctpop(bits[j])
     off = p & 63
     if off:
@@ -242,38 +248,38 @@ def _select(bits, sb_abs, blk_rel, samples, k, ones):
     hi = np.int64(samples[2 + j])  # the k-th one (zero) is in (lo, hi)
 
     # superblock: last s in [lo >> 15, (hi - 1) >> 15] with count before s < k
-    sb_lo = lo >> _SB_SHIFT
-    sb_hi = (hi - 1) >> _SB_SHIFT
+    sb_lo = lo >> SUPERBLOCK_SHIFT
+    sb_hi = (hi - 1) >> SUPERBLOCK_SHIFT
     while sb_lo < sb_hi:
         mid = (sb_lo + sb_hi + 1) >> 1
         c = np.int64(sb_abs[mid])
         if not ones:
-            c = (mid << _SB_SHIFT) - c
+            c = (mid << SUPERBLOCK_SHIFT) - c
         if c < kk:
             sb_lo = mid
         else:
             sb_hi = mid - 1
     c = np.int64(sb_abs[sb_lo])
     if not ones:
-        c = (sb_lo << _SB_SHIFT) - c
+        c = (sb_lo << SUPERBLOCK_SHIFT) - c
     r = kk - c  # rank inside the superblock, >= 1
 
     # block: last b in that superblock's part of the interval with count before b (relative) < r
     first = sb_lo << _BLK_PER_SB_SHIFT
-    b_lo = max(lo >> _BLK_SHIFT, first)
-    b_hi = min((hi - 1) >> _BLK_SHIFT, first + (1 << _BLK_PER_SB_SHIFT) - 1)
+    b_lo = max(lo >> BLOCK_SHIFT, first)
+    b_hi = min((hi - 1) >> BLOCK_SHIFT, first + (1 << _BLK_PER_SB_SHIFT) - 1)
     while b_lo < b_hi:
         mid = (b_lo + b_hi + 1) >> 1
         c = np.int64(blk_rel[mid])
         if not ones:
-            c = ((mid - first) << _BLK_SHIFT) - c
+            c = ((mid - first) << BLOCK_SHIFT) - c
         if c < r:
             b_lo = mid
         else:
             b_hi = mid - 1
     c = np.int64(blk_rel[b_lo])
     if not ones:
-        c = ((b_lo - first) << _BLK_SHIFT) - c
+        c = ((b_lo - first) << BLOCK_SHIFT) - c
     r -= c
 
     # words of the block

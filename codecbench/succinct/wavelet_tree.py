@@ -18,17 +18,26 @@ The balanced shape is the same machinery with every code ``ceil(log2 sigma)`` bi
 Per query level we need rank at the node's start and end and at the query position. A small
 *node rank table* (rank at every internal node's start, built at load time, 8 bytes per
 internal node, only when there are at most ``NODE_TABLE_LIMIT`` of them) answers the first
-two, so a level costs one bit-vector rank.
+two, so a level costs one bit-vector rank: one cache line of bits (the 512-bit block) plus
+two small, usually cached directory entries. The levels form a chain of dependent cache
+misses; ``access`` and ``rank`` prefetch the next level's candidate lines (the directory
+bounds where the position can go) so that two levels share one memory latency.
 
 ``extract(start, stop)`` does not walk root-to-leaf per symbol: it moves the whole range down
 level by level. At each level the range's elements form a few runs (one per node it meets);
-each run's bits are read a word at a time and its elements stably partitioned into the child
-runs, so memory access is sequential. The batch forms (``access_many``, ``rank_many``) sort
-their positions first and move them down level by level the same way.
+each run's bits are read a word at a time and its elements stably split into the child runs
+by iterating over the set bits (``tzcnt``), so memory access is sequential and no step
+branches on a bit. Elements that reach a leaf are written to the output right away.
+``access_many`` radix-sorts its positions and moves them down level by level the same way;
+``rank_many`` sorts them and follows the one path of its symbol's code.
 
 Serialized form (``build`` / ``load``; ``specs/wavelet-tree.md``): a 64-byte header
-and 64-byte-aligned sections. Kernels take the byte buffer itself plus one int64 *layout*
-array (offsets and per-depth tables), so a query from Python pays for two arguments.
+and 64-byte-aligned sections. ``load`` validates the buffer and returns one int64 *layout*
+array (offsets, per-depth tables, per-level records, node rank table) that also holds the
+buffer's address: kernels view the sections there (:mod:`codecbench.succinct.memory`, no
+reference counting), so the caller must keep the buffer alive as long as the layout. The
+single queries have entry points taking the layout's address (``access_at``, ``rank_at``):
+from Python, integers are the cheapest arguments.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ import numpy as np
 
 from codecbench.errors import CorruptDataError
 from codecbench.succinct import bit_vector as bv
+from codecbench.succinct import memory as mem
 from codecbench.succinct.huffman_code import canonical, code_lengths, depth_tables
 
 BALANCED, HUFFMAN = 0, 1
@@ -56,9 +66,19 @@ _BAD = -2  # kernels return this when bits contradict the tree's shape (corrupt 
 N, LEVELS, SHAPE, ONLY, NBITS, HAS_TABLE = 0, 1, 2, 3, 4, 5
 O_BITS, O_SB, O_BLK, O_S1, O_S0, O_SYM = 6, 7, 8, 9, 10, 11
 C_BITS, C_SB, C_BLK, C_S1, C_S0, C_SYM = 12, 13, 14, 15, 16, 17
+ADDR, SIZE, SIGMA = 18, 19, 20  # the buffer's address (kernels view its sections there), len(layout)
+LEVEL_RECORDS, NODE_TABLE = 21, 22  # where the per-level records and the node rank table start
+CODE_TABLE = 23  # where symbol -> code * 64 + length starts (-1: no code); 0 if not built
+CODE_TABLE_LIMIT = 1 << 12  # alphabets up to this size get the table; larger ones search
 D0 = 24
 T_LOFF, T_BASE1, T_ENDS, T_FCODE, T_COUNT, T_FIDX, T_TBASE = range(7)
 N_TABLES = 7
+# per-level record (one cache line) for the single queries: level lvl's offset and global rank
+# at its start, where its nodes' ranks are (node table index = NODE + code), and about depth
+# lvl + 1: codes below LEAVES are leaves, leaf symbol index = SYMBOL + code, the drop E[lvl + 1],
+# the level's size and offset
+R_OFF, R_BASE1, R_NODE, R_LEAVES, R_SYMBOL, R_DROP, R_NEXT_SIZE, R_NEXT_OFF = range(8)
+RECORD = 8
 
 
 # -- building ------------------------------------------------------------------------------
@@ -188,6 +208,7 @@ def load(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``data`` must be a uint8 array whose first byte is 8-aligned. Every size is checked
     against the buffer, the code table for consistency, and the rank/select directories are
     recomputed and compared (a hostile directory would send the kernels out of bounds).
+    The layout refers to ``data`` by address: keep ``data`` alive while it is used.
     """
     if data.size < HEADER.size:
         raise _bad(f"{data.size} bytes is shorter than the {HEADER.size}-byte header")
@@ -253,8 +274,17 @@ def load(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     internal = [(1 << d) - int(first_code[d] + count_d[d]) for d in range(levels)]
     table_size = sum(internal) + levels
     has_table = levels > 0 and table_size <= NODE_TABLE_LIMIT
-    lay = np.zeros(D0 + N_TABLES * stride + (table_size if has_table else 0), dtype=np.int64)
+    records = D0 + N_TABLES * stride
+    node_table = records + RECORD * levels
+    code_table = node_table + (table_size if has_table else 0)
+    codes = _code_table(count_d, symbols, first_code, first_index, sigma) if shape == HUFFMAN else None
+    lay = np.zeros(code_table + (sigma if codes is not None else 0), dtype=np.int64)
     lay[[N, LEVELS, SHAPE, ONLY, NBITS, HAS_TABLE]] = [n, levels, shape, only, n_bits, int(has_table)]
+    lay[ADDR], lay[SIZE], lay[SIGMA] = data.ctypes.data, lay.size, sigma
+    lay[LEVEL_RECORDS], lay[NODE_TABLE] = records, node_table
+    if codes is not None:
+        lay[CODE_TABLE] = code_table
+        lay[code_table:] = codes
     slots = ((O_BITS, "bits"), (O_SB, "sb_abs"), (O_BLK, "blk_rel"), (O_S1, "samples1"), (O_S0, "samples0"),
              (O_SYM, "sorted_symbols"))  # fmt: skip
     for slot, name in slots:
@@ -268,9 +298,39 @@ def load(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         tbase = np.zeros(levels + 1, dtype=np.int64)
         tbase[1:] = np.cumsum(np.array(internal, dtype=np.int64) + 1)
         lay[D0 + T_TBASE * stride : D0 + T_TBASE * stride + levels + 1] = tbase
-        if _fill_node_table(data, lay) != 0:
+        if _fill_node_table(lay) != 0:
             raise _bad("bits contradict the tree's shape")
+    _fill_level_records(lay, levels, level_off, base1, ends, first_code, count_d, first_index)
     return data, lay
+
+
+def _code_table(
+    count: np.ndarray, symbols: np.ndarray, first_code: np.ndarray, first_index: np.ndarray, sigma: int
+) -> np.ndarray | None:
+    """symbol -> code * 64 + length (-1 if absent) for small alphabets, so rank and select
+    find a code with one load instead of a binary search per code length."""
+    if sigma > CODE_TABLE_LIMIT:
+        return None
+    length = np.repeat(np.arange(count.size, dtype=np.int64), count)
+    code = first_code[length] + np.arange(symbols.size, dtype=np.int64) - first_index[length]
+    table = np.full(sigma, -1, dtype=np.int64)
+    # a symbol listed twice (possible in a hostile table) keeps its shortest code, as the search does
+    present, first = np.unique(symbols.astype(np.int64), return_index=True)
+    table[present] = code[first] * 64 + length[first]
+    return table
+
+
+def _fill_level_records(lay: np.ndarray, levels: int, level_off: np.ndarray, base1: np.ndarray, ends: np.ndarray,
+                        first_code: np.ndarray, count: np.ndarray, first_index: np.ndarray) -> None:  # fmt: skip
+    stride = levels + 2
+    for lvl in range(levels):
+        at = lay[LEVEL_RECORDS] + RECORD * lvl
+        first_internal = first_code[lvl] + count[lvl]
+        node = lay[NODE_TABLE] + lay[D0 + T_TBASE * stride + lvl] - first_internal
+        depth = lvl + 1
+        next_size = level_off[depth + 1] - level_off[depth] if depth < levels else 0
+        lay[at : at + RECORD] = [level_off[lvl], base1[lvl], node, first_code[depth] + count[depth],
+                                 first_index[depth] - first_code[depth], ends[depth], next_size, level_off[depth]]  # fmt: skip
 
 
 def _depth_tables(count: np.ndarray, levels: int, shape: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -317,12 +377,22 @@ def _check_code(count: np.ndarray, symbols: np.ndarray, levels: int, sigma: int,
 
 
 # -- kernel helpers --------------------------------------------------------------------------
+# Kernels view the buffer's sections at lay[ADDR] (memory.array_at: no reference counting, see
+# codecbench.succinct.memory); whoever holds the layout keeps the buffer alive.
 @numba.njit(inline="always")
-def _arrays(data, lay):
-    bits = data[lay[O_BITS] : lay[O_BITS] + 8 * lay[C_BITS]].view(np.uint64)
-    sb = data[lay[O_SB] : lay[O_SB] + 8 * lay[C_SB]].view(np.uint64)
-    blk = data[lay[O_BLK] : lay[O_BLK] + 2 * lay[C_BLK]].view(np.uint16)
-    return bits, sb, blk
+def _section(lay, slot, dtype):
+    return mem.array_at(lay[ADDR] + lay[slot], lay[slot + (C_BITS - O_BITS)], dtype)
+
+
+@numba.njit(inline="always")
+def _arrays(lay):
+    return _section(lay, O_BITS, np.uint64), _section(lay, O_SB, np.uint64), _section(lay, O_BLK, np.uint16)
+
+
+@numba.njit(inline="always")
+def _layout_at(address):
+    """The layout array at ``address`` (its length is stored in its SIZE slot)."""
+    return mem.array_at(address, mem.array_at(address + 8 * SIZE, 1, np.int64)[0], np.int64)
 
 
 @numba.njit(inline="always")
@@ -361,8 +431,7 @@ def _rank_fwd(bits, sb, blk, g0, r0, g):
 def _node_r1(bits, sb, blk, lay, lvl, code, s, e):
     """Level ranks at a node's start and end: from the node table, else two rank queries."""
     if lay[HAS_TABLE]:
-        stride = lay[LEVELS] + 2
-        i = D0 + N_TABLES * stride + _t(lay, T_TBASE, lvl) + code - (_t(lay, T_FCODE, lvl) + _t(lay, T_COUNT, lvl))
+        i = lay[NODE_TABLE] + _t(lay, T_TBASE, lvl) + code - (_t(lay, T_FCODE, lvl) + _t(lay, T_COUNT, lvl))
         return lay[i], lay[i + 1]
     return _r1(bits, sb, blk, lay, lvl, s), _r1(bits, sb, blk, lay, lvl, e)
 
@@ -373,11 +442,11 @@ def _is_leaf(lay, code, depth):
 
 
 @numba.njit(inline="always")
-def _leaf_symbol(data, lay, code, depth):
+def _leaf_symbol(lay, code, depth):
     if lay[SHAPE] == 0:
         return code
     j = _t(lay, T_FIDX, depth) + code - _t(lay, T_FCODE, depth)
-    return np.int64(data[lay[O_SYM] : lay[O_SYM] + 4 * lay[C_SYM]].view(np.uint32)[j])
+    return np.int64(_section(lay, O_SYM, np.uint32)[j])
 
 
 @numba.njit(inline="always")
@@ -399,12 +468,11 @@ def _child(s, e, p, r1s, r1e, r1p, b):
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill_node_table(data, lay):
+def _fill_node_table(lay):
     """Rank at every internal node's start (plus a sentinel per depth), depth by depth."""
-    bits, sb, blk = _arrays(data, lay)
+    bits, sb, blk = _arrays(lay)
     levels = lay[LEVELS]
-    stride = levels + 2
-    tab = D0 + N_TABLES * stride
+    tab = lay[NODE_TABLE]
     starts = np.zeros(1, dtype=np.int64)
     for d in range(levels):
         first_internal = _t(lay, T_FCODE, d) + _t(lay, T_COUNT, d)
@@ -436,13 +504,16 @@ def _fill_node_table(data, lay):
 
 
 @numba.njit(cache=True, nogil=True)
-def _lookup(data, lay, c):
+def _lookup(lay, c):
     """(code, length) of symbol c; length -1 if c has no code (absent from the sequence).
     Canonical order sorts symbols within each length, so one binary search per length."""
     levels = lay[LEVELS]
     if lay[SHAPE] == 0:
         return np.int64(c), levels
-    symbols = data[lay[O_SYM] : lay[O_SYM] + 4 * lay[C_SYM]].view(np.uint32)
+    if lay[CODE_TABLE]:
+        entry = lay[lay[CODE_TABLE] + c]
+        return (entry >> 6, entry & 63) if entry >= 0 else (np.int64(0), np.int64(-1))
+    symbols = _section(lay, O_SYM, np.uint32)
     for depth in range(levels + 1):
         lo = _t(lay, T_FIDX, depth)
         hi = lo + _t(lay, T_COUNT, depth)
@@ -455,71 +526,223 @@ def _lookup(data, lay, c):
 
 
 # -- single queries --------------------------------------------------------------------------
+# The single queries read the per-level records and index with unsigned integers, so each
+# level compiles to a few dozen instructions around its one cache miss.
+@numba.njit(inline="always")
+def _rank1(bits, sb, blk, pos):
+    """Global rank1(pos), without a branch: the directory entries plus the masked popcounts
+    of the whole 512-bit block, which is one cache line. Words past pos (even past the bits)
+    are masked out; they are in the buffer, since other sections follow the bits."""
+    u = np.uint64(pos)
+    r = np.int64(sb[u >> np.uint64(bv.SUPERBLOCK_SHIFT)]) + np.int64(blk[u >> np.uint64(bv.BLOCK_SHIFT)])
+    first = (u >> np.uint64(bv.BLOCK_SHIFT)) << np.uint64(3)
+    at = (u >> np.uint64(6)) & np.uint64(7)
+    partial = (np.uint64(1) << (u & np.uint64(63))) - np.uint64(1)
+    for k in range(8):
+        word = bits[first + np.uint64(k)]
+        mask = ~np.uint64(0) if np.uint64(k) < at else (partial if np.uint64(k) == at else np.uint64(0))
+        r += bv.popcount64(word & mask)
+    return r
+
+
+@numba.njit(inline="always")
+def _rank_bounds(sb, blk, lay, rec, lo, hi):
+    """Bounds on r1 (level-relative) at any position in [lo, hi] of the record's level from
+    the directory alone (small, usually cached): at least the ones before lo's block, at
+    most those before hi's block plus hi's offset in it."""
+    glo = np.uint64(lay[rec + R_OFF] + lo)
+    ghi = np.uint64(lay[rec + R_OFF] + hi)
+    base1 = lay[rec + R_BASE1]
+    least = np.int64(sb[glo >> np.uint64(bv.SUPERBLOCK_SHIFT)]) + np.int64(blk[glo >> np.uint64(bv.BLOCK_SHIFT)])
+    most = np.int64(sb[ghi >> np.uint64(bv.SUPERBLOCK_SHIFT)]) + np.int64(blk[ghi >> np.uint64(bv.BLOCK_SHIFT)])
+    return least - base1, most + np.int64(ghi & np.uint64(bv.BLOCK_BITS - 1)) - base1
+
+
+@numba.njit(inline="always")
+def _child_range(lo, hi, least, most, s, z, r1s, b):
+    """Where positions [lo, hi] of node [s, ...) (z zeros, r1s ones before it) can go in
+    child b, given r1 bounds: node coordinates on the next level, before the drop."""
+    if b:
+        return s + z + least - r1s, s + z + most - r1s
+    return lo - most + r1s, hi - least + r1s
+
+
+@numba.njit(inline="always")
+def _prefetch_range(lay, rec, lo, hi):
+    """Start loading the next level's bit lines for positions [lo, hi] (before the drop: a
+    child's window spans at most two lines, a grandchild's three) and the rank block entry.
+    A hint: a wrong guess costs bandwidth, never correctness."""
+    g = lay[rec + R_NEXT_OFF] + lo - lay[rec + R_DROP]
+    last = g + (hi - lo)
+    bits_at = lay[ADDR] + lay[O_BITS]
+    mem.prefetch(bits_at + (g >> 3))
+    mem.prefetch(bits_at + (last >> 3))
+    if last - g > bv.BLOCK_BITS:
+        mem.prefetch(bits_at + ((g + bv.BLOCK_BITS) >> 3))
+    mem.prefetch(lay[ADDR] + lay[O_BLK] + ((g >> bv.BLOCK_SHIFT) << 1))
+
+
+@numba.njit(inline="always")
+def _prefetch(sb, blk, lay, rec, code, s, e, z, r1s, p, both, path):
+    """Prefetch the next level before this level's bits arrive: both children for access,
+    the code's path for rank (path: its next two bits). The rank the position depends on
+    is bounded by the directory (small, usually cached), so a child's position lies in a
+    window of at most a block: the next level's miss overlaps this one, about two levels
+    per memory latency. Rank, whose path is known, also prefetches its grandchild (a
+    window of about two blocks), about three levels per latency; for access the four
+    grandchildren cost more than they save (measured)."""
+    least, most = _rank_bounds(sb, blk, lay, rec, p, p)
+    nxt = rec + RECORD
+    deep = not both and lay[HAS_TABLE] != 0 and lay[nxt + R_NEXT_SIZE] != 0
+    drop = lay[rec + R_DROP]
+    for b in range(2):
+        child = code * 2 + b
+        if not (both or b == path >> 1) or child < lay[rec + R_LEAVES]:
+            continue
+        lo, hi = _child_range(p, p, least, most, s, z, r1s, b)
+        _prefetch_range(lay, rec, lo, hi)
+        if not deep or child * 2 + (path & 1) < lay[nxt + R_LEAVES]:
+            continue
+        at = np.uint64(lay[nxt + R_NODE] + child)  # the child's node ranks on the next level
+        r1s2, r1e2 = lay[at], lay[at + np.uint64(1)]
+        cs = (s if b == 0 else s + z) - drop
+        ce = (s + z if b == 0 else e) - drop
+        least2, most2 = _rank_bounds(sb, blk, lay, nxt, lo - drop, hi - drop)
+        z2 = (ce - cs) - (r1e2 - r1s2)
+        lo2, hi2 = _child_range(lo - drop, hi - drop, least2, most2, cs, z2, r1s2, path & 1)
+        _prefetch_range(lay, nxt, lo2, hi2)
+
+
+@numba.njit(inline="always")
+def _node_ranks(bits, sb, blk, lay, rec, code, s, e):
+    """Level ranks at a node's start and end: from the node table, else two rank queries."""
+    if lay[HAS_TABLE]:
+        at = np.uint64(lay[rec + R_NODE] + code)
+        return lay[at], lay[at + np.uint64(1)]
+    at = lay[rec + R_OFF]
+    base1 = lay[rec + R_BASE1]
+    return _rank1(bits, sb, blk, at + s) - base1, _rank1(bits, sb, blk, at + e) - base1
+
+
+@numba.njit(inline="always")
+def _descend(bits, sb, blk, lay, rec, code, s, e, p, path, both):
+    """One level of a single query: (s, e, p) of node code's child and the bit taken: the
+    bit at p (both), else path >> 1 (path: the code's next two bits). Coordinates before
+    the drop."""
+    r1s, r1e = _node_ranks(bits, sb, blk, lay, rec, code, s, e)
+    z = (e - s) - (r1e - r1s)
+    pos = lay[rec + R_OFF] + p
+    if lay[rec + R_NEXT_SIZE]:
+        _prefetch(sb, blk, lay, rec, code, s, e, z, r1s, p, both, path)
+    r1p = _rank1(bits, sb, blk, pos) - lay[rec + R_BASE1]
+    b = path >> 1
+    if both:
+        u = np.uint64(pos)
+        b = np.int64((bits[u >> np.uint64(6)] >> (u & np.uint64(63))) & np.uint64(1))
+    # select rather than branch: the bit is a coin flip to the predictor
+    one = b != 0
+    child_s = s + z if one else s
+    child_e = e if one else s + z
+    child_p = s + z + (r1p - r1s) if one else p - r1p + r1s
+    return child_s, child_e, child_p, b
+
+
+@numba.njit(inline="always")
+def _leaf(lay, rec, code):
+    """Symbol of the leaf code at the record's next depth."""
+    if lay[SHAPE] == 0:
+        return code
+    return np.int64(_section(lay, O_SYM, np.uint32)[np.uint64(lay[rec + R_SYMBOL] + code)])
+
+
 @numba.njit(cache=True, nogil=True)
-def access(data, lay, i):
-    """Symbol at position i (0 <= i < n), or a negative value for a corrupt tree."""
+def access(lay, i):
+    """Symbol at position i (0 <= i < n), or a negative value for a corrupt tree.
+
+    Each level's bits depend on the previous level's rank, so a query is a chain of cache
+    misses. Before reading a level's line, both children's candidate lines are prefetched
+    (:func:`_prefetch`), so the next level's miss overlaps this one."""
     levels = lay[LEVELS]
     if levels == 0:
         return lay[ONLY]
-    bits, sb, blk = _arrays(data, lay)
+    bits, sb, blk = _arrays(lay)
     s = np.int64(0)
     e = lay[N]
     p = np.int64(i)
     code = np.int64(0)
-    for lvl in range(levels):
-        pos = _t(lay, T_LOFF, lvl) + p
-        b = np.int64((bits[pos >> 6] >> np.uint64(pos & 63)) & np.uint64(1))
-        r1s, r1e = _node_r1(bits, sb, blk, lay, lvl, code, s, e)
-        s, e, p = _child(s, e, p, r1s, r1e, _r1(bits, sb, blk, lay, lvl, p), b)
+    rec = lay[LEVEL_RECORDS]
+    for _ in range(levels):
+        s, e, p, b = _descend(bits, sb, blk, lay, rec, code, s, e, p, 0, True)
         code = code * 2 + b
-        depth = lvl + 1
-        if _is_leaf(lay, code, depth):
-            return _leaf_symbol(data, lay, code, depth)
-        drop = _t(lay, T_ENDS, depth)
+        if code < lay[rec + R_LEAVES]:
+            return _leaf(lay, rec, code)
+        drop = lay[rec + R_DROP]
         s -= drop
         e -= drop
         p -= drop
-        if s < 0 or e > _level_size(lay, depth) or not s <= p < e:
+        if s < 0 or e > lay[rec + R_NEXT_SIZE] or not s <= p < e:
             return _BAD
+        rec += RECORD
     return _BAD
 
 
 @numba.njit(cache=True, nogil=True)
-def rank(data, lay, c, i):
-    """Occurrences of c in [0, i), or a negative value for a corrupt tree."""
-    code, length = _lookup(data, lay, c)
+def rank(lay, c, i):
+    """Occurrences of c in [0, i), or a negative value for a corrupt tree. Prefetches like
+    :func:`access`, along the code's path only."""
+    code, length = _lookup(lay, c)
     if length < 0:
         return np.int64(0)
     if length == 0:
         return np.int64(i)
-    bits, sb, blk = _arrays(data, lay)
+    bits, sb, blk = _arrays(lay)
     s = np.int64(0)
     e = lay[N]
     p = np.int64(i)
+    rec = lay[LEVEL_RECORDS]
     for lvl in range(length):
-        b = (code >> (length - 1 - lvl)) & 1
-        r1s, r1e = _node_r1(bits, sb, blk, lay, lvl, code >> (length - lvl), s, e)
-        s, e, p = _child(s, e, p, r1s, r1e, _r1(bits, sb, blk, lay, lvl, p), b)
+        path = ((code << 1) >> (length - 1 - lvl)) & 3  # this level's bit and the next one
+        s, e, p, _ = _descend(bits, sb, blk, lay, rec, code >> (length - lvl), s, e, p, path, False)
         if lvl + 1 == length:
             return p - s
-        drop = _t(lay, T_ENDS, lvl + 1)
+        drop = lay[rec + R_DROP]
         s -= drop
         e -= drop
         p -= drop
-        if s < 0 or e > _level_size(lay, lvl + 1) or not s <= p <= e:
+        if s < 0 or e > lay[rec + R_NEXT_SIZE] or not s <= p <= e:
             return _BAD
+        rec += RECORD
     return _BAD
 
 
+@numba.njit(cache=True)  # keeps the GIL: releasing it costs more than a query
+def access_at(lay_address, i):
+    """:func:`access` for the codec's single calls, -1 if i is not in [0, n). The layout
+    comes by address: integers are the cheapest arguments to pass from Python."""
+    lay = _layout_at(lay_address)
+    if not 0 <= i < lay[N]:
+        return np.int64(-1)
+    return access(lay, i)
+
+
+@numba.njit(cache=True)  # keeps the GIL: releasing it costs more than a query
+def rank_at(lay_address, c, i):
+    """:func:`rank` for the codec's single calls, -1 unless 0 <= c < sigma and 0 <= i <= n."""
+    lay = _layout_at(lay_address)
+    if not (0 <= c < lay[SIGMA] and 0 <= i <= lay[N]):
+        return np.int64(-1)
+    return rank(lay, c, i)
+
+
 @numba.njit(cache=True, nogil=True)
-def select(data, lay, c, k):
+def select(lay, c, k):
     """Position of the k-th c (k >= 1), -1 if c occurs fewer than k times, or _BAD."""
-    code, length = _lookup(data, lay, c)
+    code, length = _lookup(lay, c)
     if length < 0:
         return np.int64(-1)
     if length == 0:
         return k - 1 if k <= lay[N] else np.int64(-1)
-    bits, sb, blk = _arrays(data, lay)
+    bits, sb, blk = _arrays(lay)
     starts = np.empty(length, dtype=np.int64)
     s = np.int64(0)
     e = lay[N]
@@ -537,8 +760,8 @@ def select(data, lay, c, k):
     if k > e - s:
         return np.int64(-1)
     # bottom-up: the j-th element of a child is the (j+1)-th b-bit inside its parent node
-    samples1 = data[lay[O_S1] : lay[O_S1] + 8 * lay[C_S1]].view(np.uint64)
-    samples0 = data[lay[O_S0] : lay[O_S0] + 8 * lay[C_S0]].view(np.uint64)
+    samples1 = _section(lay, O_S1, np.uint64)
+    samples0 = _section(lay, O_S0, np.uint64)
     j = k - 1
     for lvl in range(length - 1, -1, -1):
         at = _t(lay, T_LOFF, lvl) + starts[lvl]
@@ -552,75 +775,96 @@ def select(data, lay, c, k):
 
 # -- bulk queries ----------------------------------------------------------------------------
 @numba.njit(inline="always")
-def _partition(bits, g, cnt, idx, src, idx2, zero_at, one_at):
-    """Stable split of idx[src:src+cnt] by the bits at g..g+cnt: zeros to idx2[zero_at:],
-    ones to idx2[one_at:]. Unsigned counters: no negative-index wraparound checks, no branch."""
-    wz = np.uint64(zero_at)
-    wo = np.uint64(one_at)
-    t = np.uint64(src)
-    pos = np.uint64(g)
-    end = pos + np.uint64(cnt)
-    one = np.uint64(1)
-    while pos < end:
-        shift = pos & np.uint64(63)
-        word = bits[pos >> np.uint64(6)] >> shift
-        avail = min(np.uint64(64) - shift, end - pos)
-        for _ in range(avail):
-            b = word & one
-            word >>= one
-            idx2[wo if b else wz] = idx[t]
-            wz += one - b
-            wo += b
-            t += one
-        pos += avail
+def _element(src, t, root):
+    """Index (in the output block) of the t-th element of a level's order. At the root the
+    order is the range's own, so nothing is loaded."""
+    return np.uint32(t) if root else src[t]
 
 
-@numba.njit(inline="always")
-def _partition_first(bits, g, cnt, idx2, one_at):
-    """_partition of the identity order 0..cnt-1 (the root level of a range)."""
-    wz = np.uint64(0)
-    wo = np.uint64(one_at)
-    pos = np.uint64(g)
-    end = pos + np.uint64(cnt)
-    one = np.uint64(1)
-    t = np.uint32(0)
-    while pos < end:
-        shift = pos & np.uint64(63)
-        word = bits[pos >> np.uint64(6)] >> shift
-        avail = min(np.uint64(64) - shift, end - pos)
-        for _ in range(avail):
-            b = word & one
-            word >>= one
-            idx2[wo if b else wz] = t
-            wz += one - b
-            wo += b
-            t += np.uint32(1)
-        pos += avail
-
-
-@numba.njit(inline="always")
-def _fill(out, base, idx, lo, count, symbol):
-    """out[base + idx[t]] = symbol for t in [lo, lo + count), with unsigned indexing."""
-    b = np.uint64(base)
-    value = np.uint32(symbol)
-    for t in range(np.uint64(lo), np.uint64(lo) + np.uint64(count)):
-        out[b + np.uint64(idx[t])] = value
+# The split loops index with unsigned integers: numba then emits no negative-index fixups.
+@numba.njit(cache=True, nogil=True)
+def _append(word, src, t0, root, dst, at):
+    """dst[at], dst[at + 1], ... = the elements t0 + j for the set bits j of word, ascending;
+    returns the next free slot. One step per element, no branch on the bit values."""
+    while word:
+        dst[at] = _element(src, t0 + np.uint64(bv.trailing_zeros(word)), root)
+        at += np.uint64(1)
+        word &= word - np.uint64(1)
+    return at
 
 
 @numba.njit(cache=True, nogil=True)
-def extract(data, lay, start, stop, out):
-    """out[:] = s[start:stop); returns 0, or _BAD for a corrupt tree."""
+def _emit(word, src, t0, root, out, base, symbol):
+    """out[base + element] = symbol for the elements t0 + j of the set bits j of word: the
+    elements that reach a leaf go straight to the output."""
+    while word:
+        out[base + np.uint64(_element(src, t0 + np.uint64(bv.trailing_zeros(word)), root))] = symbol
+        word &= word - np.uint64(1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _split_run(bits, g, cnt, src, seg, root, dst, at0, at1, sym0, sym1, out, base):
+    """Stable split of one node's run (elements seg..seg+cnt of src, bits g..g+cnt) into its
+    children, a word at a time: zeros to dst[at0:] and ones to dst[at1:], or straight to the
+    output when that child is a leaf (its symbol sym0/sym1 >= 0, else -1)."""
+    pos = np.uint64(g)
+    end = pos + np.uint64(cnt)
+    t = np.uint64(seg)
+    at0 = np.uint64(at0)
+    at1 = np.uint64(at1)
+    base = np.uint64(base)
+    all_ones = ~np.uint64(0)
+    while pos < end:
+        shift = pos & np.uint64(63)
+        take = min(np.uint64(64) - shift, end - pos)
+        word = bits[pos >> np.uint64(6)] >> shift
+        valid = all_ones >> (np.uint64(64) - take)
+        if sym0 >= 0:
+            _emit(~word & valid, src, t, root, out, base, np.uint32(sym0))
+        else:
+            at0 = _append(~word & valid, src, t, root, dst, at0)
+        if sym1 >= 0:
+            _emit(word & valid, src, t, root, out, base, np.uint32(sym1))
+        else:
+            at1 = _append(word & valid, src, t, root, dst, at1)
+        pos += take
+        t += take
+
+
+@numba.njit(inline="always")
+def _prefetch_rank(lay, depth, p):
+    """Start loading what the rank at position p of level depth reads (its bit line and its
+    block's directory entry): short ranges split into many runs, each needing one rank on
+    the next level, and prefetching them all when they are made overlaps those misses."""
+    g = _t(lay, T_LOFF, depth) + p
+    mem.prefetch(lay[ADDR] + lay[O_BITS] + (g >> 3))
+    mem.prefetch(lay[ADDR] + lay[O_BLK] + ((g >> bv.BLOCK_SHIFT) << 1))
+
+
+@numba.njit(inline="always")
+def _leaf_or_none(lay, child, depth):
+    return _leaf_symbol(lay, child, depth) if _is_leaf(lay, child, depth) else np.int64(-1)
+
+
+@numba.njit(cache=True, nogil=True)
+def extract(lay, start, stop, out):
+    """out[:] = s[start:stop); returns 0, or _BAD for a corrupt tree.
+
+    Blocks of up to EXTRACT_BLOCK positions move down the tree together. On each level the
+    block's elements form one run per node; a run's bits are read a word at a time and its
+    elements split stably into the child runs (:func:`_split_run`), or written out once
+    they reach a leaf. The runs hold element indices (into the block), not symbols."""
     levels = lay[LEVELS]
     if levels == 0:
         out[:] = lay[ONLY]
         return 0
-    bits, sb, blk = _arrays(data, lay)
+    bits, sb, blk = _arrays(lay)
     block = min(EXTRACT_BLOCK, max(stop - start, 1))  # short ranges allocate little
     idx = np.empty(block, dtype=np.uint32)
     idx2 = np.empty(block, dtype=np.uint32)
     # runs: node start, node end, first position, element count, code prefix (double-buffered)
-    runs = np.empty((block, 5), dtype=np.int64)
-    runs2 = np.empty((block, 5), dtype=np.int64)
+    runs = np.empty((min(block, NODE_TABLE_LIMIT), 5), dtype=np.int64)
+    runs2 = np.empty_like(runs)
     for a in range(start, stop, block):
         m = min(stop, a + block) - a
         base = a - start
@@ -630,34 +874,28 @@ def extract(data, lay, start, stop, out):
             if n_runs == 0:
                 break
             off = _t(lay, T_LOFF, lvl)
+            base1 = _t(lay, T_BASE1, lvl)
             depth = lvl + 1
             drop = _t(lay, T_ENDS, depth)
             next_size = _level_size(lay, depth)
             new_runs = 0
-            w = 0
-            seg = 0
+            w = 0  # next free slot of idx2
+            seg = 0  # this run's first element in idx
             for r in range(n_runs):
                 s, e, p, cnt, code = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3], runs[r, 4]
                 r1s, r1e = _node_r1(bits, sb, blk, lay, lvl, code, s, e)
                 r1p = _r1(bits, sb, blk, lay, lvl, p)
-                base1 = _t(lay, T_BASE1, lvl)
                 ones = _rank_fwd(bits, sb, blk, off + p, r1p + base1, off + p + cnt) - base1 - r1p
-                zeros = cnt - ones
-                # one branch-free pass, a word at a time: zeros to [w, w+zeros), ones after, stable
-                if lvl == 0:  # the elements are still in range order: no index to load
-                    _partition_first(bits, off + p, cnt, idx2, w + zeros)
-                else:
-                    _partition(bits, off + p, cnt, idx, seg, idx2, w, w + zeros)
+                counts = (cnt - ones, ones)
+                sym0 = _leaf_or_none(lay, code * 2, depth)
+                sym1 = _leaf_or_none(lay, code * 2 + 1, depth)
+                at0 = w
+                at1 = w + (counts[0] if sym0 < 0 else 0)
+                _split_run(bits, off + p, cnt, idx, seg, lvl == 0, idx2, at0, at1, sym0, sym1, out, base)
                 seg += cnt
-                keep = w
                 for want in range(2):
-                    lo = w if want == 0 else w + zeros
-                    got = zeros if want == 0 else cnt - zeros
-                    if got == 0:
-                        continue
-                    child = code * 2 + want
-                    if _is_leaf(lay, child, depth):
-                        _fill(out, base, idx2, lo, got, _leaf_symbol(data, lay, child, depth))
+                    got = counts[want]
+                    if got == 0 or (sym0 if want == 0 else sym1) >= 0:
                         continue
                     cs, ce, cp = _child(s, e, p, r1s, r1e, r1p, want)
                     cs -= drop
@@ -665,14 +903,11 @@ def extract(data, lay, start, stop, out):
                     cp -= drop
                     if cs < 0 or ce > next_size or cp < cs or cp + got > ce:
                         return _BAD
-                    if lo != keep:  # close the gap a finished leaf left
-                        for t in range(np.uint64(got)):
-                            idx2[np.uint64(keep) + t] = idx2[np.uint64(lo) + t]
                     runs2[new_runs, 0], runs2[new_runs, 1], runs2[new_runs, 2] = cs, ce, cp
-                    runs2[new_runs, 3], runs2[new_runs, 4] = got, child
+                    runs2[new_runs, 3], runs2[new_runs, 4] = got, code * 2 + want
                     new_runs += 1
-                    keep += got
-                w = keep
+                    w += got
+                    _prefetch_rank(lay, depth, cp)
             idx, idx2 = idx2, idx
             runs, runs2 = runs2, runs
             n_runs = new_runs
@@ -681,103 +916,192 @@ def extract(data, lay, start, stop, out):
     return 0
 
 
+# Batch keys: (position << INDEX_BITS) | index in the batch. Positions are < 2**40, so a
+# batch holds at most 2**24 queries and a key fits 64 bits.
+INDEX_BITS = 24
+MAX_BATCH = 1 << INDEX_BITS
+_RADIX_BITS = 11  # at most 2048 buckets per pass: the counts stay in L1
+
+
 @numba.njit(cache=True, nogil=True)
-def access_sorted(data, lay, pos, dest, out):
-    """out[dest[j]] = s[pos[j]] for ascending positions; level-synchronous, so every level's
-    bits and directory are read in ascending order. Returns 0 or _BAD."""
-    m = pos.shape[0]
+def _radix_sort(keys, tmp, lo_bit, n_bits):
+    """Sort uint64 keys by their bits [lo_bit, lo_bit + n_bits), stably (LSD radix, as few
+    passes as digits of at most _RADIX_BITS allow); returns (sorted keys, the other buffer)."""
+    m = np.uint64(keys.shape[0])
+    passes = max(1, (n_bits + _RADIX_BITS - 1) // _RADIX_BITS)
+    width = (n_bits + passes - 1) // passes
+    mask = np.uint64((1 << width) - 1)
+    count = np.empty((1 << width) + 1, dtype=np.int64)
+    for k in range(passes):
+        shift = np.uint64(lo_bit + k * width)
+        count[:] = 0
+        for j in range(m):
+            count[((keys[j] >> shift) & mask) + np.uint64(1)] += 1
+        for d in range(1 << width):
+            count[d + 1] += count[d]
+        for j in range(m):
+            key = keys[j]
+            d = (key >> shift) & mask
+            tmp[count[d]] = key
+            count[d] += 1
+        keys, tmp = tmp, keys
+    return keys, tmp
+
+
+@numba.njit(cache=True, nogil=True)
+def _split_keys(bits, sb, blk, src, dst, seg, cnt, off, base1, s, r1s, z, drop):
+    """Move one node's keys (ascending positions, src[seg:seg+cnt]) to its children with
+    their child positions (after the drop): zeros to dst[seg:] in order, ones to
+    dst[..seg+cnt) from the end backwards. Returns the number of zeros.
+
+    The rank at each key's bit comes from the previous key's word: the same word, one
+    popcount for the next, else the directory (keys ascend, so memory is read in order).
+    The loop calls no helper that takes an array (numba would reference-count it per key)."""
+    shift = np.uint64(INDEX_BITS)
+    low = np.uint64(MAX_BATCH - 1)
+    one = np.uint64(1)
+    lo = np.uint64(seg)
+    hi = np.uint64(seg + cnt)
+    w_at = (off + np.int64(src[lo] >> shift)) >> 6 if cnt else np.int64(0)
+    r_at = _rank1(bits, sb, blk, w_at << 6)  # ones before word w_at
+    # the child rule with r1p = r - base1 (r: global rank at the key's bit), minus the drop
+    start1 = s + z - r1s - base1 - drop  # child 1 position = start1 + r
+    start0 = r1s + base1 - drop  # child 0 position = start0 + p - r
+    for t in range(np.uint64(seg), np.uint64(seg + cnt)):
+        key = src[t]
+        p = np.int64(key >> shift)
+        g = off + p
+        w = g >> 6
+        step = w - w_at
+        if step <= 1:  # dense keys: the same word or the next, counted without a branch
+            r_at += bv.popcount64(bits[np.uint64(w_at)] & (np.uint64(0) - np.uint64(step)))
+        else:
+            r_at = bv.rank1(bits, sb, blk, w << 6)
+        w_at = w
+        word = bits[np.uint64(w)]
+        below = np.uint64(g & 63)
+        r = r_at + bv.popcount64(word & ((one << below) - one))
+        b = (word >> below) & one
+        child_p = start1 + r if b else start0 + p - r
+        hi -= b
+        dst[hi if b else lo] = (np.uint64(child_p) << shift) | (key & low)
+        lo += one - b
+    return np.int64(lo) - seg
+
+
+@numba.njit(cache=True, nogil=True)
+def _emit_keys(bits, src, seg, cnt, off, out, sym0, sym1):
+    """The keys src[seg:seg+cnt] of a node whose children are both leaves: each key's bit
+    picks its symbol, written straight to the output (no ranks needed)."""
+    shift = np.uint64(INDEX_BITS)
+    low = np.uint64(MAX_BATCH - 1)
+    symbols = (np.uint32(sym0), np.uint32(sym1))
+    for t in range(np.uint64(seg), np.uint64(seg + cnt)):
+        key = src[t]
+        g = np.uint64(off) + (key >> shift)
+        b = (bits[g >> np.uint64(6)] >> (g & np.uint64(63))) & np.uint64(1)
+        out[key & low] = symbols[b]
+
+
+@numba.njit(inline="always")
+def _reverse(a, lo, hi):
+    i = np.uint64(lo)
+    j = np.uint64(hi)
+    while i + np.uint64(1) < j:
+        j -= np.uint64(1)
+        a[i], a[j] = a[j], a[i]
+        i += np.uint64(1)
+
+
+@numba.njit(cache=True, nogil=True)
+def access_many(lay, positions, out):
+    """out[j] = s[positions[j]] for a batch of at most MAX_BATCH positions in [0, n), any
+    order. Returns 0 or _BAD.
+
+    The keys (position, index) are radix-sorted, then moved down the tree level by level
+    like :func:`extract`'s runs: within every node the positions stay ascending, so each
+    level's bits are read in order and a rank costs a popcount or two."""
+    m = positions.shape[0]
     levels = lay[LEVELS]
-    if levels == 0:
+    if levels == 0 or m == 0:
         out[:] = lay[ONLY]
         return 0
-    bits, sb, blk = _arrays(data, lay)
-    cur = pos.astype(np.int64)  # positions and idx move down together; idx indexes dest
-    nxt = np.empty(m, dtype=np.int64)
-    idx = np.arange(m).astype(np.int64)
-    idx2 = np.empty(m, dtype=np.int64)
-    bit = np.empty(m, dtype=np.int64)
-    runs = np.empty((m, 4), dtype=np.int64)  # node start, node end, element count, code
-    runs2 = np.empty((m, 4), dtype=np.int64)
-    runs[0, 0], runs[0, 1], runs[0, 2], runs[0, 3] = 0, lay[N], m, 0
-    n_runs = 1 if m else 0
-    for lvl in range(levels):
+    keys = np.empty(m, dtype=np.uint64)
+    spare = np.empty(m, dtype=np.uint64)
+    for j in range(m):
+        keys[j] = (np.uint64(positions[j]) << np.uint64(INDEX_BITS)) | np.uint64(j)
+    position_bits = 1
+    while (np.int64(1) << position_bits) < lay[N]:
+        position_bits += 1
+    keys, spare = _radix_sort(keys, spare, INDEX_BITS, position_bits)
+    return _access_sorted(lay, keys, spare, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _access_sorted(lay, src, dst, out):
+    """:func:`access_many` after the sort: src holds the sorted keys, dst as many (scratch)."""
+    bits, sb, blk = _arrays(lay)
+    low = np.uint64(MAX_BATCH - 1)
+    m = src.shape[0]
+    # runs: node start, node end, key count, code prefix, first key (double-buffered)
+    n_runs_max = min(m, lay[SIZE]) if lay[HAS_TABLE] else m
+    runs = np.empty((n_runs_max, 5), dtype=np.int64)
+    runs2 = np.empty_like(runs)
+    runs[0, 0], runs[0, 1], runs[0, 2], runs[0, 3], runs[0, 4] = 0, lay[N], m, 0, 0
+    n_runs = 1
+    for lvl in range(lay[LEVELS]):
         if n_runs == 0:
             break
         off = _t(lay, T_LOFF, lvl)
+        base1 = _t(lay, T_BASE1, lvl)
         depth = lvl + 1
         drop = _t(lay, T_ENDS, depth)
         next_size = _level_size(lay, depth)
         new_runs = 0
-        seg = 0
-        w = 0
         for r in range(n_runs):
-            s, e, cnt, code = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
+            s, e, cnt, code, seg = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3], runs[r, 4]
+            if _is_leaf(lay, code * 2 + 1, depth):  # both children are leaves (canonical order)
+                sym0 = _leaf_symbol(lay, code * 2, depth)
+                _emit_keys(bits, src, seg, cnt, off, out, sym0, _leaf_symbol(lay, code * 2 + 1, depth))
+                continue
             r1s, r1e = _node_r1(bits, sb, blk, lay, lvl, code, s, e)
-            base1 = _t(lay, T_BASE1, lvl)
-            g_prev = off + s
-            r_prev = r1s + base1
-            zeros = 0
-            for t in range(seg, seg + cnt):
-                p = cur[t]
-                g = off + p
-                b = np.int64((bits[g >> 6] >> np.uint64(g & 63)) & np.uint64(1))
-                r_prev = _rank_fwd(bits, sb, blk, g_prev, r_prev, g)
-                g_prev = g
-                _, _, cur[t] = _child(s, e, p, r1s, r1e, r_prev - base1, b)
-                bit[t] = b
-                zeros += 1 - b
-            # branch-free stable partition: zeros to [w, w + zeros), ones after
-            wz = w
-            wo = w + zeros
-            for t in range(seg, seg + cnt):
-                dst = wo if bit[t] else wz
-                nxt[dst] = cur[t] - drop
-                idx2[dst] = idx[t]
-                wz += 1 - bit[t]
-                wo += bit[t]
-            keep = w
+            z = (e - s) - (r1e - r1s)
+            zeros = _split_keys(bits, sb, blk, src, dst, seg, cnt, off, base1, s, r1s, z, drop)
             for want in range(2):
-                lo = w if want == 0 else w + zeros
+                first = seg if want == 0 else seg + zeros
                 got = zeros if want == 0 else cnt - zeros
                 if got == 0:
                     continue
                 child = code * 2 + want
                 if _is_leaf(lay, child, depth):
-                    sym = _leaf_symbol(data, lay, child, depth)
-                    for t in range(lo, lo + got):
-                        out[dest[idx2[t]]] = sym
+                    symbol = np.uint32(_leaf_symbol(lay, child, depth))
+                    for t in range(np.uint64(first), np.uint64(first + got)):
+                        out[dst[t] & low] = symbol
                     continue
                 cs, ce, _ = _child(s, e, s, r1s, r1e, r1s, want)
-                cs -= drop
-                ce -= drop
-                if cs < 0 or ce > next_size:
+                if cs - drop < 0 or ce - drop > next_size:
                     return _BAD
-                if lo != keep:  # close the gap a finished leaf left
-                    for t in range(got):
-                        nxt[keep + t] = nxt[lo + t]
-                        idx2[keep + t] = idx2[lo + t]
-                runs2[new_runs, 0], runs2[new_runs, 1], runs2[new_runs, 2], runs2[new_runs, 3] = cs, ce, got, child
+                if want == 1:  # the ones were written backwards
+                    _reverse(dst, first, first + got)
+                runs2[new_runs, 0], runs2[new_runs, 1], runs2[new_runs, 2] = cs - drop, ce - drop, got
+                runs2[new_runs, 3], runs2[new_runs, 4] = child, first
                 new_runs += 1
-                keep += got
-            w = keep
-            seg += cnt
-        cur, nxt = nxt, cur
-        idx, idx2 = idx2, idx
+        src, dst = dst, src
         runs, runs2 = runs2, runs
         n_runs = new_runs
     return _BAD if n_runs else 0
 
 
 @numba.njit(cache=True, nogil=True)
-def rank_sorted(data, lay, c, pos, out):
+def rank_sorted(lay, c, pos, out):
     """out[j] = rank(c, pos[j]) for ascending positions, level-synchronous. Returns 0 or _BAD."""
-    code, length = _lookup(data, lay, c)
+    code, length = _lookup(lay, c)
     m = pos.shape[0]
     if length <= 0:
         for j in range(m):
             out[j] = pos[j] if length == 0 else 0
         return 0
-    bits, sb, blk = _arrays(data, lay)
+    bits, sb, blk = _arrays(lay)
     for j in range(m):
         out[j] = pos[j]
     s = np.int64(0)

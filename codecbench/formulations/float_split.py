@@ -1,0 +1,190 @@
+"""``float-split``: the high bits of each float (sign and exponent by default) become the
+symbol stream; the remaining low (mantissa) bits are stored packed beside it.
+
+Whole float32 values as symbols are nearly all distinct, so element-wise coding inflates
+them; their sign+exponent byte carries only a few bits of entropy, and the mantissa is close
+to random. Splitting codes what is compressible and stores the rest raw, bit-exactly (NaN
+payloads, infinities, ``-0.0`` and subnormals are bit patterns like any other).
+
+RAS: the symbol of a weight is the index of its high bits in ``high`` (the distinct high-bit
+patterns, ascending); ``alphabet_size = m + 1``, delimiter ``m``, framing as in ``element``.
+``mantissa`` (uint64 words) holds each weight's low ``w - h`` bits in C order, LSB-first.
+``specs/ras.md`` is normative.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+from codecbench.dtypes import is_float
+from codecbench.errors import CorruptDataError
+from codecbench.formulations.base import RAS, Formulation, check_unit_range
+from codecbench.formulations.blocks import native_tensor
+from codecbench.hookspecs import hookimpl
+
+#: sign + exponent bits per float dtype
+SIGN_EXPONENT_BITS = {"float16": 6, "bfloat16": 9, "float32": 9, "float64": 12}
+
+
+class FloatSplitFormulation(Formulation):
+    name = "float-split"
+    params: dict[str, Any] = {"high_bits": "auto"}
+
+    def encode(self, tensor: np.ndarray, **params: Any) -> RAS:
+        params = self._check_params(params)
+        tensor = native_tensor(tensor, self.name)
+        if not is_float(tensor.dtype):
+            raise ValueError(f"float-split: needs a float tensor (float16/32/64, bfloat16), got {tensor.dtype}")
+        width = 8 * tensor.dtype.itemsize
+        high_bits = _resolve_high_bits(tensor.dtype, params["high_bits"])
+        low_bits = width - high_bits
+        bits = np.ascontiguousarray(tensor).reshape(-1).view(f"<u{tensor.dtype.itemsize}")
+        high, inverse = _distinct(bits >> bits.dtype.type(low_bits), high_bits)
+        n = tensor.shape[0]
+        u = int(np.prod(tensor.shape[1:], dtype=np.int64))
+        delimiter = int(high.size)
+        framed = np.full((n, u + 1), delimiter, dtype=np.uint32)
+        framed[:, :u] = inverse.reshape(n, u)
+        mantissa = np.zeros(_words(bits.size, low_bits), dtype=np.uint64)
+        if low_bits:
+            _pack(bits.astype(np.uint64), low_bits, mantissa)
+        return RAS(
+            symbols=np.ascontiguousarray(framed.reshape(-1)[: max(n * (u + 1) - 1, 0)]),
+            alphabet_size=delimiter + 1,
+            delimiter=delimiter,
+            n_units=n,
+            shape=tuple(int(d) for d in tensor.shape),
+            dtype=tensor.dtype.newbyteorder("=").name,
+            arrays={"high": high, "mantissa": mantissa},
+            meta={"high_bits": high_bits},
+        )
+
+    def check_ras(self, ras: RAS) -> None:
+        width = 8 * np.dtype(ras.dtype).itemsize
+        if not is_float(np.dtype(ras.dtype)):
+            raise CorruptDataError(f"float-split: tensor dtype {ras.dtype} is not a float")
+        high_bits = ras.meta.get("high_bits")
+        if type(high_bits) is not int or not 1 <= high_bits <= width:
+            raise CorruptDataError(f"float-split: meta high_bits {high_bits!r} is not an integer in [1, {width}]")
+        if set(ras.arrays) != {"high", "mantissa"}:
+            raise CorruptDataError(f"float-split: expects arrays ['high', 'mantissa'], chunk has {sorted(ras.arrays)}")
+        high, mantissa = ras.arrays["high"], ras.arrays["mantissa"]
+        if high.ndim != 1 or high.dtype != np.dtype(f"<u{width // 8}"):
+            raise CorruptDataError(f"float-split: 'high' must be 1-D uint{width}")
+        if high.size and int(high.max()) >> high_bits:
+            raise CorruptDataError(f"float-split: a 'high' pattern has more than {high_bits} bits")
+        n_weights = int(np.prod(ras.shape, dtype=np.int64))
+        if mantissa.ndim != 1 or mantissa.dtype != np.uint64 or mantissa.size != _words(n_weights, width - high_bits):
+            raise CorruptDataError(
+                f"float-split: 'mantissa' must be {_words(n_weights, width - high_bits)} uint64 words "
+                f"for {n_weights} weights of {width - high_bits} bits"
+            )
+        if ras.delimiter != high.size or ras.alphabet_size != high.size + 1:
+            raise CorruptDataError(
+                f"float-split: {high.size} patterns need delimiter {high.size} and alphabet {high.size + 1}, "
+                f"header says {ras.delimiter} and {ras.alphabet_size}"
+            )
+
+    def decode_units(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int) -> np.ndarray:
+        k0, k1 = check_unit_range(ras, k0, k1)
+        m, u = k1 - k0, ras.unit_size
+        high = ras.arrays["high"]
+        out = np.empty(m * u, dtype=high.dtype)
+        if m and symbols.size != m * (u + 1) - 1:
+            raise CorruptDataError(
+                f"float-split: {m} units of {u} weights need {m * (u + 1) - 1} symbols, got {symbols.size}"
+            )
+        if m:
+            low_bits = 8 * high.dtype.itemsize - ras.meta["high_bits"]
+            status = _decode(
+                np.ascontiguousarray(symbols, dtype=np.uint32),
+                high,
+                ras.arrays["mantissa"],
+                low_bits,
+                ras.delimiter,
+                u,
+                k0 * u,
+                out,
+            )
+            if status == 1:
+                raise CorruptDataError("float-split: delimiter missing between units")
+            if status == 2:
+                raise CorruptDataError(f"float-split: a symbol lies outside the {high.size}-pattern dictionary")
+        return out.view(np.dtype(ras.dtype)).reshape(m, *ras.shape[1:])
+
+
+def _resolve_high_bits(dtype: np.dtype, requested: Any) -> int:
+    width = 8 * dtype.itemsize
+    if requested == "auto":
+        return SIGN_EXPONENT_BITS[dtype.name]
+    if type(requested) is not int or not 1 <= requested <= width:
+        raise ValueError(f"float-split: high_bits must be 'auto' or an integer in [1, {width}], not {requested!r}")
+    return requested
+
+
+def _distinct(patterns: np.ndarray, high_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct patterns and each one's index: a counting pass when the patterns are
+    narrow (the usual sign+exponent case, O(n) instead of a sort), ``np.unique`` otherwise."""
+    if high_bits > 16:
+        return np.unique(patterns, return_inverse=True)
+    present = np.bincount(patterns, minlength=1 << high_bits) > 0
+    index = np.cumsum(present, dtype=np.int64) - 1
+    return np.flatnonzero(present).astype(patterns.dtype), index[patterns].astype(np.uint32)
+
+
+def _words(count: int, bits: int) -> int:
+    return (count * bits + 63) // 64
+
+
+@numba.njit(cache=True, nogil=True)
+def _pack(bits, width, out):
+    """The low ``width`` bits of each value, LSB-first, into ``out`` (zeroed uint64 words)."""
+    mask = (np.uint64(1) << np.uint64(width)) - np.uint64(1)  # width < 64: high_bits >= 1
+    for i in range(bits.shape[0]):
+        value = bits[i] & mask
+        at = i * width
+        word, shift = at >> 6, np.uint64(at & 63)
+        out[word] |= value << shift
+        if shift and at % 64 + width > 64:
+            out[word + 1] |= value >> (np.uint64(64) - shift)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _unpack_one(words, width, mask, i):
+    at = i * width
+    word, shift = at >> 6, np.uint64(at & 63)
+    value = words[word] >> shift
+    if shift and at % 64 + width > 64:
+        value |= words[word + 1] << (np.uint64(64) - shift)
+    return value & mask
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode(symbols, high, mantissa, low_bits, delimiter, u, first_weight, out) -> int:
+    """``out[k] = high[symbol] << low_bits | low bits of weight first_weight + k``. Returns 0,
+    1 for a misplaced delimiter, 2 for a symbol outside the dictionary."""
+    m = out.shape[0] // u if u else symbols.shape[0] + 1
+    n_high = high.shape[0]
+    mask = (np.uint64(1) << np.uint64(low_bits)) - np.uint64(1)  # low_bits < 64: high_bits >= 1
+    for j in range(m):
+        base = j * (u + 1)
+        for t in range(u):
+            s = symbols[base + t]
+            if s >= n_high:
+                return 2
+            k = j * u + t
+            value = np.uint64(high[s]) << np.uint64(low_bits)
+            if low_bits:
+                value |= _unpack_one(mantissa, low_bits, mask, first_weight + k)
+            out[k] = value
+        if j + 1 < m and symbols[base + u] != delimiter:
+            return 1
+    return 0
+
+
+@hookimpl
+def codecbench_formulations() -> list[type[Formulation]]:
+    return [FloatSplitFormulation]

@@ -1,0 +1,212 @@
+"""The pruning + quantization formulations' shared grammar (``pq-element``, ``pq-block``).
+
+Only nonzero blocks are coded (a block is zero when every weight in it has the all-zero bit
+pattern, i.e. ``+0.0`` for floats; ``-0.0`` is a value like any other). Each unit is a run of
+``(gap, entry)`` tuples: ``gap`` zero blocks are skipped, then the block ``entry`` is placed.
+Gap symbols are ``[0, G)`` with ``G = 2**gap_bits``; a gap of ``G`` or more is split with
+filler tuples ``(G - 1, zero block)`` as Deep Compression does (each filler covers ``G``
+positions). Entry symbols are ``G + index`` into the dictionary of
+:mod:`codecbench.formulations.blocks`, and the delimiter is ``G + k`` after the ``k``
+entries: the three ranges are disjoint, so ``select`` on the delimiter still finds units.
+Zeros after a unit's last nonzero block cost nothing. ``specs/ras.md`` is normative.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numba
+import numpy as np
+
+from codecbench.errors import CorruptDataError
+from codecbench.formulations.base import RAS, Formulation, check_unit_range
+from codecbench.formulations.blocks import (
+    block_dictionary,
+    check_dictionary,
+    dictionary_arrays,
+    entry_value,
+    native_tensor,
+    padded_blocks,
+    resolve_block_size,
+    unit_bits,
+)
+
+#: default gap widths: Deep Compression's conv layers are denser than its fc layers, and a
+#: wide gap alphabet costs nothing in an entropy-shaped code (unused gaps get no code)
+CONV_GAP_BITS = 8
+LINEAR_GAP_BITS = 5
+MAX_GAP_BITS = 16
+
+
+def resolve_gap_bits(ndim: int, requested: Any, name: str) -> int:
+    if requested == "auto":
+        return CONV_GAP_BITS if ndim >= 3 else LINEAR_GAP_BITS
+    if type(requested) is not int or not 1 <= requested <= MAX_GAP_BITS:
+        raise ValueError(f"{name}: gap_bits must be 'auto' or an integer in [1, {MAX_GAP_BITS}], not {requested!r}")
+    return requested
+
+
+class PQFormulation(Formulation):
+    """(gap, entry) tuples over the nonzero blocks of each unit; subclasses fix the block."""
+
+    #: True: blocks of ``block_size`` weights with a ``blocks`` dictionary; False: single weights
+    blockwise: ClassVar[bool]
+
+    def encode(self, tensor: np.ndarray, **params: Any) -> RAS:
+        params = self._check_params(params)
+        tensor = native_tensor(tensor, self.name)
+        block = resolve_block_size(tensor.shape, params["block_size"], self.name) if self.blockwise else 1
+        gap_bits = resolve_gap_bits(tensor.ndim, params["gap_bits"], self.name)
+        dtype = tensor.dtype.newbyteorder("=")
+        blocks3 = padded_blocks(unit_bits(tensor), block)
+        n, nb = blocks3.shape[:2]
+        flat = blocks3.reshape(-1, block)
+        counts, gaps, refs = _tuples(np.any(blocks3 != 0, axis=2), 1 << gap_bits)
+        emitted = np.zeros((refs.size, block), dtype=flat.dtype)
+        placed = refs >= 0
+        emitted[placed] = flat[refs[placed]]
+        values, blocks, inverse = block_dictionary(emitted, dtype)
+        n_entries = blocks.shape[0]
+        g = 1 << gap_bits
+        delimiter = g + n_entries
+        symbols = np.full(max(2 * refs.size + n - 1, 0), delimiter, dtype=np.uint32)
+        offsets = 2 * np.arange(refs.size, dtype=np.int64) + np.repeat(np.arange(n, dtype=np.int64), counts)
+        symbols[offsets] = gaps
+        symbols[offsets + 1] = inverse + np.uint32(g)
+        arrays = {"values": values, "blocks": blocks} if self.blockwise else {"values": values}
+        return RAS(
+            symbols=symbols,
+            alphabet_size=delimiter + 1,
+            delimiter=delimiter,
+            n_units=n,
+            shape=tuple(int(d) for d in tensor.shape),
+            dtype=dtype.name,
+            arrays=arrays,
+            meta={"block_size": block, "gap_bits": gap_bits},
+        )
+
+    def check_ras(self, ras: RAS) -> None:
+        gap_bits = ras.meta.get("gap_bits")
+        if type(gap_bits) is not int or not 1 <= gap_bits <= MAX_GAP_BITS:
+            raise CorruptDataError(f"{self.name}: meta gap_bits {gap_bits!r} is not an integer in [1, {MAX_GAP_BITS}]")
+        check_dictionary(ras, self.name, None, with_blocks=self.blockwise)
+        n_entries = _n_entries(ras)
+        if ras.delimiter != (1 << gap_bits) + n_entries or ras.alphabet_size != ras.delimiter + 1:
+            raise CorruptDataError(
+                f"{self.name}: {1 << gap_bits} gaps and {n_entries} entries need delimiter "
+                f"{(1 << gap_bits) + n_entries} and alphabet {(1 << gap_bits) + n_entries + 1}, "
+                f"header says {ras.delimiter} and {ras.alphabet_size}"
+            )
+
+    def decode_units(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int) -> np.ndarray:
+        k0, k1 = check_unit_range(ras, k0, k1)
+        m, u = k1 - k0, ras.unit_size
+        block = ras.meta["block_size"]
+        values, blocks, identity = dictionary_arrays(ras)
+        out = np.zeros(m * u, dtype=values.dtype)
+        status = _decode(
+            np.ascontiguousarray(symbols, dtype=np.uint32),
+            values,
+            blocks,
+            identity,
+            1 << ras.meta["gap_bits"],
+            _n_entries(ras),
+            ras.delimiter,
+            u,
+            block,
+            m,
+            out,
+        )
+        if status:
+            raise CorruptDataError(f"{self.name}: {_DECODE_ERRORS[status]}")
+        return out.view(ras.arrays["values"].dtype).reshape(m, *ras.shape[1:])
+
+
+def _n_entries(ras: RAS) -> int:
+    blocks = ras.arrays.get("blocks")
+    return int(ras.arrays["values"].size if blocks is None else blocks.shape[0])
+
+
+@numba.njit(cache=True, nogil=True)
+def _tuples(nonzero, g):
+    """Per unit, the (gap, block) tuples of the nonzero blocks, fillers included.
+
+    Returns ``(counts, gaps, refs)``: tuples per unit, each tuple's gap, and the flat index
+    (``unit * nb + position``) of its block, or -1 for a filler's zero block."""
+    n, nb = nonzero.shape
+    counts = np.zeros(n, dtype=np.int64)
+    for j in range(n):
+        pos = 0
+        for t in range(nb):
+            if nonzero[j, t]:
+                counts[j] += (t - pos) // g + 1
+                pos = t + 1
+    total = counts.sum()
+    gaps = np.empty(total, dtype=np.uint32)
+    refs = np.empty(total, dtype=np.int64)
+    i = 0
+    for j in range(n):
+        pos = 0
+        for t in range(nb):
+            if not nonzero[j, t]:
+                continue
+            gap = t - pos
+            while gap >= g:  # a filler places an explicit zero block after g - 1 skipped ones
+                gaps[i] = g - 1
+                refs[i] = -1
+                i += 1
+                gap -= g
+            gaps[i] = gap
+            refs[i] = j * nb + t
+            i += 1
+            pos = t + 1
+    return counts, gaps, refs
+
+
+_DECODE_ERRORS = {
+    1: "the symbols do not hold exactly the requested units (delimiter count)",
+    2: "an entry symbol lies outside the dictionary",
+    3: "a gap symbol was expected",
+    4: "a tuple is cut short by the end of the symbols",
+    5: "a tuple places a block past the end of its unit",
+}
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode(symbols, values, blocks, identity, g, n_entries, delimiter, u, block, m, out) -> int:
+    """Place each tuple's block into the zero-filled ``out``; returns 0 or an error code of
+    ``_DECODE_ERRORS``."""
+    if m == 0:
+        return 0 if symbols.shape[0] == 0 else 1
+    nb = (u + block - 1) // block
+    n_symbols = symbols.shape[0]
+    j = 0
+    pos = 0
+    i = 0
+    while i < n_symbols:
+        s = symbols[i]
+        if s == delimiter:
+            j += 1
+            pos = 0
+            i += 1
+            if j >= m:
+                return 1
+            continue
+        if s >= g:
+            return 3
+        if i + 1 >= n_symbols:
+            return 4
+        e = symbols[i + 1]
+        if e == delimiter:
+            return 4
+        if e < g or e >= g + n_entries:
+            return 2
+        pos += s
+        if pos >= nb:
+            return 5
+        first = pos * block
+        for r in range(min(block, u - first)):
+            out[j * u + first + r] = entry_value(values, blocks, identity, e - g, r)
+        pos += 1
+        i += 2
+    return 0 if j == m - 1 else 1
