@@ -50,6 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune-config", help="TOML file with prune/quantize defaults and per-tensor rules (needs --prune)")
     p.add_argument("--force", action="store_true", help="replace an existing store")
     p.add_argument(
+        "--auto",
+        choices=["size", "speed", "balanced"],
+        help="per weight tensor, measure every (formulation, codec) pair and keep the smallest (size), the "
+        "fastest to extract+decode (speed), or the smallest within 1.5x of the fastest (balanced)",
+    )
+    p.add_argument(
+        "--auto-codecs",
+        help="comma-separated codecs --auto considers (default: every registered codec but the paper's huffman)",
+    )
+    p.add_argument(
         "--dask",
         metavar="ADDRESS|local[:N]",
         help="encode tensors on a Dask cluster: a scheduler address (tcp://host:8786) or a local cluster of N "
@@ -82,6 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plugins", help="list registered codecs and formulations")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("bench", help="compare every (formulation, codec) pair on AlexNet / VGG-16, sizes and speed")
+    p.add_argument("--models", default="alexnet,vgg16", help="comma-separated: alexnet, vgg16")
+    p.add_argument("--weights", default="laplace:0", help="weight source (default laplace:0)")
+    p.add_argument("--pq", default="no,yes", help="no, yes or no,yes: without / with prune + quantize")
+    p.add_argument("--codecs", help="comma-separated codec names (default: every registered codec)")
+    p.add_argument("--formulations", help="comma-separated formulation names (default: every registered one)")
+    p.add_argument("--batch", default="1,8", help="batch sizes for inference timing (default 1,8)")
+    p.add_argument("--repeat", type=int, default=3, help="timed repetitions per measurement (median)")
+    p.add_argument("--quick", action="store_true", help="AlexNet-sized subset: convs and the last fc only (CI)")
+    p.add_argument("-o", "--output", default="bench-out", help="directory for results.json, tables.md, CSV, plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the results JSON path and totals as JSON")
     return parser
 
 
@@ -142,6 +165,10 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
     if args.config and (args.formulation or args.codec):
         raise ConfigError("--config cannot be combined with --formulation/--codec")
+    if args.auto and (args.config or args.formulation or args.codec):
+        raise ConfigError("--auto chooses formulation and codec per tensor; drop --config/--formulation/--codec")
+    if args.auto_codecs and not args.auto:
+        raise ConfigError("--auto-codecs needs --auto")
     if args.prune_config and not args.prune:
         raise ConfigError("--prune-config needs --prune (pruning is lossy, so it is never implied)")
     if args.config:
@@ -164,6 +191,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
         prune=prune,
         storage_options=_storage_options(args),
         dask=args.dask,
+        auto=args.auto,
+        auto_codecs=[c.strip() for c in args.auto_codecs.split(",") if c.strip()] if args.auto_codecs else None,
     )
     seconds = time.perf_counter() - start
     summary = _store_summary(str(out), _storage_options(args))
@@ -195,6 +224,7 @@ def _store_summary(path: str, storage_options: dict[str, Any] | None = None) -> 
                 "original_bytes": rec["original_nbytes"],
                 "stored_bytes": rec["stored_nbytes"],
                 "ratio": rec["original_nbytes"] / rec["stored_nbytes"] if rec["stored_nbytes"] else None,
+                "auto": rec.get("auto"),
             }
         )
     original = sum(r["original_bytes"] for r in rows)
@@ -204,6 +234,7 @@ def _store_summary(path: str, storage_options: dict[str, Any] | None = None) -> 
         "model": store.model,
         "weights": store.attrs.get("weights"),
         "prune": store.attrs.get("prune"),
+        "auto": store.attrs.get("auto"),
         "format_version": store.attrs.get("format_version"),
         "original_bytes": original,
         "stored_bytes": stored,
@@ -224,6 +255,16 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"pruned + quantized (lossy; stored losslessly from here): {len(pruned)} tensors, "
             + ", ".join(f"{k} keep {v['keep']:g} bits {v['bits']}" for k, v in pruned.items())
         )
+    chosen = [r for r in summary["tensors"] if r.get("auto")]
+    if chosen:
+        lines.append(f"--auto {summary['auto']['objective']}: per tensor, the choice among the measured candidates:")
+        for r in chosen:
+            measured = [c for c in r["auto"]["candidates"] if c["stored_bytes"] is not None]
+            runner_up = sorted(measured, key=lambda c: c["stored_bytes"])[:3]
+            lines.append(
+                f"  {r['name']}: {r['auto']['chosen']} of {len(measured)} measured; smallest: "
+                + ", ".join(f"{c['pair']} {c['stored_bytes']:,} B {c['decode_s'] * 1e3:.1f} ms" for c in runner_up)
+            )
     lines += [
         f"{'tensor':<24} {'formulation':<12} {'codec':<10} {'original':>13} {'stored':>13} {'ratio':>7}",
     ]
@@ -325,7 +366,55 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from codecbench.bench.compare import BenchConfig, run_bench
+
+    def names(text: str | None) -> list[str] | None:
+        return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+    pq = names(args.pq) or []
+    if not pq or set(pq) - {"no", "yes"}:
+        raise ConfigError(f"--pq must be no, yes or no,yes, not {args.pq!r}")
+    try:
+        batches = [int(b) for b in names(args.batch) or []]
+    except ValueError:
+        raise ConfigError(f"--batch must be comma-separated integers, not {args.batch!r}") from None
+    if not batches or min(batches) < 1 or args.repeat < 1:
+        raise ConfigError("--batch sizes and --repeat must be >= 1")
+    models = names(args.models) or []
+    if args.quick and args.models == "alexnet,vgg16":
+        models = ["alexnet"]
+    cfg = BenchConfig(
+        models=models,
+        weights=args.weights,
+        pq=pq,
+        codecs=names(args.codecs),
+        formulations=names(args.formulations),
+        batches=batches,
+        quick=args.quick,
+        out=Path(args.output),
+        reps=args.repeat,
+        progress=not (args.quiet or args.json),
+    )
+    results = run_bench(cfg)
+    summary = {
+        "output": str(cfg.out),
+        "seconds": results["seconds"],
+        "outputs": results["outputs"],
+        "totals": {
+            f"{m}/pq={s}": {label: t["stored_bytes"] for label, t in d["totals"]["all"]["pairs"].items()}
+            for m, md in results["models"].items()
+            for s, d in md["settings"].items()
+        },
+    }
+    _emit(args, summary, f"wrote {cfg.out}/results.json, tables.md, layers.csv in {results['seconds']:.0f} s")
+    return 0
+
+
 _COMMANDS = {
+    "bench": cmd_bench,
     "compress": cmd_compress,
     "info": cmd_info,
     "run": cmd_run,

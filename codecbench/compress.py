@@ -24,6 +24,20 @@ def to_numpy(name: str, tensor: torch.Tensor) -> np.ndarray:
         raise ConfigError(f"tensor {name!r}: dtype {tensor.dtype} cannot be stored ({exc})") from None
 
 
+class PrecomputedChunks:
+    """A ChunkEncoder (:mod:`codecbench.store.writer`) handing over chunk objects already
+    encoded and checked (``--auto`` measured them)."""
+
+    def __init__(self, blobs: Mapping[str, bytes]) -> None:
+        self.blobs = blobs
+
+    def submit(self, name: str, tensor: np.ndarray, plan: Any) -> str:
+        return name
+
+    def result(self, handle: str) -> bytes:
+        return self.blobs[handle]
+
+
 def compress_state_dict(
     state: Mapping[str, torch.Tensor | np.ndarray],
     out: str | os.PathLike[str],
@@ -36,6 +50,8 @@ def compress_state_dict(
     prune: PruneConfig | None = None,
     storage_options: dict[str, Any] | None = None,
     dask: str | None = None,
+    auto: str | None = None,
+    auto_codecs: list[str] | None = None,
 ) -> os.PathLike[str] | str:
     """Write ``state`` to a new store at ``out`` (a local directory or ``.zip``, or an fsspec
     URL with ``storage_options``) with the per-tensor plans of ``config``; with ``prune``, the
@@ -47,6 +63,23 @@ def compress_state_dict(
     if prune is not None:
         tensors, attrs["prune"] = prune_quantize(tensors, prune)
     plans = config.plans(tensors)
+    if auto is not None:
+        if dask is not None:
+            raise ConfigError("--auto measures every candidate locally; it cannot be combined with --dask")
+        from codecbench.bench.auto import auto_plans
+
+        plans, blobs = auto_plans(tensors, plans, auto, codecs=auto_codecs, progress=progress)
+        attrs["auto"] = {"objective": auto}
+        return write_store(
+            out,
+            tensors,
+            plans,
+            attrs,
+            overwrite=overwrite,
+            progress=progress,
+            storage_options=storage_options,
+            encoder=PrecomputedChunks(blobs),
+        )
     if dask is None:
         return write_store(
             out, tensors, plans, attrs, overwrite=overwrite, progress=progress, storage_options=storage_options
@@ -78,6 +111,8 @@ def compress_model(
     prune: PruneConfig | None = None,
     storage_options: dict[str, Any] | None = None,
     dask: str | None = None,
+    auto: str | None = None,
+    auto_codecs: list[str] | None = None,
 ) -> os.PathLike[str] | str:
     """Built-in ``model`` with weights from ``weights`` (``init:SEED``, ``laplace:SEED``, a file);
     ``out``, ``storage_options`` and ``dask`` as for :func:`compress_state_dict`."""
@@ -106,6 +141,8 @@ def compress_model(
         prune=prune,
         storage_options=storage_options,
         dask=dask,
+        auto=auto,
+        auto_codecs=auto_codecs,
     )
 
 

@@ -8,7 +8,9 @@ One run builds three seeded data sets of ``n`` symbols (``gaussian256``: round(N
 clipped to [0, 255] with sigma solved for H0 ~ 5.4 bits; ``kmeans32``: 32 levels with
 probabilities proportional to a Gaussian density at the centroids, width solved for H0 ~ 3.9
 bits; ``uniform256``: H0 ~ 8 bits), and for every requested codec that is registered
-(``wavelet-tree`` as two rows, one per ``shape``) measures:
+(``wavelet-tree`` as two rows, one per ``shape``; a codec whose class declares
+``bench_variants = (param, values)``, like the ``sdsl`` plugin, as one row per value, e.g.
+``sdsl[wt_int_bv]``; ``--codecs NAME[value]`` picks one) measures:
 
 - encode time (one call, after a small warm-up encode so no JIT compile is timed), total size in
   bits/symbol (``len(encoded bytes) * 8 / n``, headers and directories included) and its
@@ -193,6 +195,16 @@ class Row:
     params: dict[str, Any]
 
 
+def bench_variants(name: str) -> tuple[str, tuple[str, ...]] | None:
+    """``(parameter, values)`` when codec ``name`` declares ``bench_variants`` (one row per value,
+    as ``wavelet-tree`` gets one per shape; e.g. the ``sdsl`` plugin's ``variant``), else None."""
+    declared = getattr(get_registry().entry("codec", name).cls, "bench_variants", None)
+    if declared is None:
+        return None
+    param, values = declared
+    return str(param), tuple(str(v) for v in values)
+
+
 def resolve_rows(spec: str | None, registered: list[str]) -> tuple[list[Row], list[str]]:
     """Rows to measure and the requested names that are not registered.
 
@@ -214,8 +226,16 @@ def resolve_rows(spec: str | None, registered: list[str]) -> tuple[list[Row], li
         elif base == WT:
             for shape in [variant] if bracket else list(WT_SHAPES):
                 rows.append(Row(f"{WT}[{shape}]", WT, {"shape": shape}))
+        elif (declared := bench_variants(base)) is not None:
+            param, values = declared
+            if bracket and variant not in values:
+                raise SystemExit(f"wavelet_tree bench: {base} variants are {', '.join(values)}; got {name!r}")
+            for value in [variant] if bracket else values:
+                rows.append(Row(f"{base}[{value}]", base, {param: value}))
         elif bracket:
-            raise SystemExit(f"wavelet_tree bench: only {WT} takes a [variant], got {name!r}")
+            raise SystemExit(
+                f"wavelet_tree bench: {name!r}: only {WT} and codecs declaring bench_variants take a [variant]"
+            )
         else:
             rows.append(Row(base, base, {}))
     unique = list({row.label: row for row in rows}.values())
@@ -593,7 +613,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--codecs",
         default=None,
         help=f"comma-separated codec names (default: every registered codec); {WT} gives one row per shape, "
-        f"{WT}[balanced] just one",
+        f"{WT}[balanced] just one; likewise codecs declaring bench_variants (sdsl, sdsl[wt_int_bv])",
     )
     p.add_argument("--json", metavar="OUT", default=None, help="write every raw figure to this JSON file")
     p.add_argument("--seed", type=int, default=0, help="seed of the data sets and query positions (default 0)")

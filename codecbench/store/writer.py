@@ -64,6 +64,8 @@ class TensorPlan:
     codec: str | None = "raw"
     formulation_params: dict[str, Any] = field(default_factory=dict)
     codec_params: dict[str, Any] = field(default_factory=dict)
+    #: how ``compress --auto`` chose this plan (recorded as the record's ``auto``), else None
+    auto: dict[str, Any] | None = None
 
     @classmethod
     def plain(cls) -> TensorPlan:
@@ -82,6 +84,7 @@ def tensor_record(tensor: np.ndarray, plan: TensorPlan) -> dict[str, Any]:
         "dtype": tensor.dtype.name,
         "original_nbytes": int(flat.nbytes),
         "sha256": hashlib.sha256(memoryview(flat.view(np.uint8))).hexdigest(),
+        **({"auto": plan.auto} if plan.auto is not None else {}),
     }
 
 
@@ -104,6 +107,7 @@ def effective_plan(plan: TensorPlan, registry) -> TensorPlan:
         codec=plan.codec,
         formulation_params={**formulation.params, **plan.formulation_params},
         codec_params={**codec.params, **plan.codec_params},
+        auto=plan.auto,
     )
 
 

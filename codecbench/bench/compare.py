@@ -1,0 +1,316 @@
+"""``codecbench bench``: every registered (formulation, codec) pair on AlexNet / VGG-16, with
+and without Deep Compression's prune + quantize, against the entropy bound and the dense model,
+in one run. Regenerates the paper's Tables 1-4 (sizes per layer) and Figures 3-4 (speedup
+against compression rate and against layer size) with measured numbers.
+
+Per model and setting (``no``: the weights as they are; ``yes``: pruned and quantized with the
+default :class:`~codecbench.models.prune.PruneConfig`):
+
+- per layer and pair: original and stored bytes (the whole stored chunk: header, dictionaries,
+  directories, payload, CRC), CR, the stream's H0 bound (``n * H0 / 8`` + side arrays), bits
+  per weight, the executor's extract + decode time of the layer (select, extract, decode per
+  unit group; checked bit-exact), and the layer's dense compute time at batch 1;
+- per pair with every layer measured: totals over conv, fc and all layers;
+- inference: for the setting's main formulation (``float-split`` without PQ, ``pq-element``
+  with PQ) and every codec, a store is written from the measured chunks and ``codecbench run``
+  times it at each batch size in a subprocess (median of repeats, peak RSS), beside the dense
+  model in the same run; speedups against ``huffman`` and ``huffman-fast``.
+
+Pairs that cannot be coded usefully are recorded as skipped with the reason: alphabets beyond
+:data:`~codecbench.bench.measure.MAX_ALPHABET` (element-wise coding of unquantized floats,
+where nearly every value is distinct) and the pure-Python ``huffman`` baseline beyond 2**16
+symbols. Outputs in ``-o DIR``: ``results.json``, ``tables.md``, ``layers.csv`` and, with
+matplotlib (extra ``plot``), ``fig3_speedup_vs_cr.png`` and ``fig4_speedup_vs_size.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from codecbench import __version__
+from codecbench.bench.measure import MAX_ALPHABET, LayerResult, Pair, codec_variants, measure_layer
+from codecbench.dtypes import to_numpy
+from codecbench.errors import ConfigError
+from codecbench.models import build_model, load_weights
+from codecbench.models.prune import PruneConfig, prune_quantize
+from codecbench.registry import get_registry
+from codecbench.store.writer import TensorPlan, write_store
+
+MAIN_FORMULATION = {"no": "float-split", "yes": "pq-element"}
+#: paper columns: HF = element + Huffman, WT-E / WT-B = element / block + balanced wavelet tree
+PAPER_COLUMNS = {
+    "HF": "element/huffman",
+    "WT-E": "element/wavelet-tree[shape=balanced]",
+    "WT-B": "block/wavelet-tree[shape=balanced]",
+}
+QUICK_COMPRESSED = ("features.", "classifier.6.")  # --quick: convs and the last fc; fc6/fc7 stay plain
+
+
+@dataclass
+class BenchConfig:
+    models: list[str] = field(default_factory=lambda: ["alexnet", "vgg16"])
+    weights: str = "laplace:0"
+    pq: list[str] = field(default_factory=lambda: ["no", "yes"])
+    codecs: list[str] | None = None
+    formulations: list[str] | None = None
+    batches: list[int] = field(default_factory=lambda: [1, 8])
+    quick: bool = False
+    out: Path = Path("bench-out")
+    reps: int = 3
+    progress: bool = True
+
+
+def machine_info() -> dict[str, Any]:
+    import numba
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "codecbench": __version__,
+        "torch_threads": torch.get_num_threads(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def pairs_for(setting: str, cfg: BenchConfig) -> list[Pair]:
+    registry = get_registry()
+    formulations = [f for f in registry.names("formulation") if cfg.formulations is None or f in cfg.formulations]
+    if setting == "no":  # (gap, value) tuples of a dense tensor: every weight is "nonzero"
+        formulations = [f for f in formulations if not f.startswith("pq-")]
+    return [Pair(f, codec, params) for f in formulations for codec, params in codec_variants(cfg.codecs)]
+
+
+def layer_inputs(model: nn.Module, reps: int) -> dict[str, dict[str, Any]]:
+    """Per Conv2d/Linear: its input at batch 1 (captured from a dense forward) and the median
+    time of its own op on that input: the layer's dense compute time."""
+    captured: dict[str, torch.Tensor] = {}
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, args, name=name: captured.__setitem__(name, args[0]))
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
+    from codecbench.executor.runner import seeded_input
+
+    with torch.inference_mode():
+        model(seeded_input(1))
+    for h in hooks:
+        h.remove()
+    out = {}
+    with torch.inference_mode():
+        for name, x in captured.items():
+            module = model.get_submodule(name)
+            module(x)
+            times = []
+            for _ in range(reps):
+                start = time.perf_counter()
+                module(x)
+                times.append(time.perf_counter() - start)
+            out[f"{name}.weight"] = {"compute_s": statistics.median(times)}
+    return out
+
+
+def run_store(path: Path, batch: int, reps: int, dense: bool = False) -> dict[str, Any]:
+    """``codecbench run`` in a subprocess (its own peak RSS): median forward time and RSS."""
+    argv = [sys.executable, "-m", "codecbench.cli", "run", str(path), "--batch", str(batch), "--repeat", str(reps)]
+    argv += ["--dense"] if dense else []
+    proc = subprocess.run([*argv, "--json"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"codecbench run {path} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    data = json.loads(proc.stdout)
+    return {"seconds": data["seconds"], "peak_rss_mb": data["peak_rss_mb"], "top1": data.get("top1")}
+
+
+class _Precomputed:
+    """A ChunkEncoder (see :mod:`codecbench.store.writer`) handing over chunks already measured."""
+
+    def __init__(self, blobs: dict[str, bytes]) -> None:
+        self.blobs = blobs
+
+    def submit(self, name: str, tensor: np.ndarray, plan: TensorPlan) -> str:
+        return name
+
+    def result(self, handle: str) -> bytes:
+        return self.blobs[handle]
+
+
+def bench_model(model_name: str, cfg: BenchConfig, bar: Any) -> dict[str, Any]:
+    state = {k: to_numpy(v) for k, v in load_weights(cfg.weights, model_name).items()}
+    weights = [k for k, v in state.items() if v.ndim >= 2]
+    if cfg.quick:
+        weights = [k for k in weights if k.startswith(QUICK_COMPRESSED)]
+    out: dict[str, Any] = {"model": model_name, "weights": cfg.weights, "settings": {}}
+    for setting in cfg.pq:
+        tensors = state if setting == "no" else prune_quantize(state, PruneConfig())[0]
+        dense = build_model(model_name).eval()
+        dense.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
+        compute = layer_inputs(dense, cfg.reps)
+        pairs = pairs_for(setting, cfg)
+        layers: dict[str, dict[str, Any]] = {}
+        main_blobs: dict[str, dict[str, bytes]] = {}
+        for name in weights:
+            t = tensors[name]
+            distinct = int(np.unique(t.reshape(-1).view(f"u{t.dtype.itemsize}")).size)
+            row: dict[str, Any] = {
+                "kind": "conv" if t.ndim >= 3 else "fc",
+                "shape": list(t.shape),
+                "original_bytes": int(t.nbytes),
+                "distinct_values": distinct,
+                "compute_s": compute.get(name, {}).get("compute_s"),
+                "pairs": {},
+            }
+            for pair in pairs:
+                bar.set_postfix_str(f"{model_name} pq={setting} {name} {pair.label}"[:70])
+                if distinct > MAX_ALPHABET and pair.formulation in ("element", "block", "pq-element", "pq-block"):
+                    result = LayerResult(
+                        skipped=f"{distinct} distinct values > {MAX_ALPHABET}: nearly every value distinct"
+                    )
+                    blob = None
+                else:
+                    result, blob = measure_layer(t, pair, reps=cfg.reps)
+                row["pairs"][pair.label] = result.as_dict()
+                if blob is not None and pair.formulation == MAIN_FORMULATION[setting]:
+                    main_blobs.setdefault(pair.label, {})[name] = blob
+                bar.update(1)
+            layers[name] = row
+        totals = _totals(layers, pairs)
+        inference = _inference(model_name, tensors, weights, main_blobs, cfg, setting)
+        out["settings"][setting] = {"layers": layers, "totals": totals, "inference": inference}
+    return out
+
+
+def _totals(layers: dict[str, dict[str, Any]], pairs: list[Pair]) -> dict[str, dict[str, Any]]:
+    totals: dict[str, dict[str, Any]] = {}
+    for group in ("conv", "fc", "all"):
+        rows = [r for r in layers.values() if group == "all" or r["kind"] == group]
+        original = sum(r["original_bytes"] for r in rows)
+        entry: dict[str, Any] = {"original_bytes": original, "pairs": {}}
+        for pair in pairs:
+            results = [r["pairs"][pair.label] for r in rows]
+            if not rows or any(x["stored_bytes"] is None for x in results):
+                continue
+            stored = sum(x["stored_bytes"] for x in results)
+            bound = sum(x["n_symbols"] * x["h0_bits"] / 8 + x["side_bytes"] for x in results)
+            decode = sum(x["decode_s"] for x in results)
+            entry["pairs"][pair.label] = {
+                "stored_bytes": stored,
+                "cr": original / stored,
+                "bound_bytes": bound,
+                "stored_over_bound": stored / bound if bound else None,
+                "decode_s": decode,
+            }
+        totals[group] = entry
+    return totals
+
+
+def _inference(
+    model_name: str,
+    tensors: dict[str, np.ndarray],
+    weights: list[str],
+    main_blobs: dict[str, dict[str, bytes]],
+    cfg: BenchConfig,
+    setting: str,
+) -> dict[str, Any]:
+    """Dense and one store per codec of the main formulation, run in subprocesses."""
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="codecbench-bench-") as tmp:
+        dense_path = Path(tmp) / "dense.zarr"
+        plain = {k: TensorPlan.plain() for k in tensors}
+        write_store(dense_path, tensors, plain, {"model": model_name}, progress=False)
+        results["dense"] = {str(b): run_store(dense_path, b, cfg.reps, dense=True) for b in cfg.batches}
+        for label, blobs in main_blobs.items():
+            if set(blobs) != set(weights):
+                continue  # some layer was skipped: no complete store
+            pair = next(p for p in pairs_for(setting, cfg) if p.label == label)
+            plans = {k: (TensorPlan(**pair.plan_fields()) if k in blobs else TensorPlan.plain()) for k in tensors}
+            path = Path(tmp) / f"{len(results)}.zarr"
+            write_store(path, tensors, plans, {"model": model_name}, progress=False, encoder=_Precomputed(blobs))
+            stored = sum(len(b) for b in blobs.values())
+            results[label] = {"stored_weight_bytes": stored}
+            reps = 1 if pair.codec == "huffman" else cfg.reps  # the paper's baseline: one (slow) pass
+            for b in cfg.batches:
+                results[label][str(b)] = run_store(path, b, reps)
+            _rm(path)
+    for entry in results.values():
+        for b in map(str, cfg.batches):
+            base = entry[b]["seconds"]
+            entry[b]["vs_dense"] = base / results["dense"][b]["seconds"]
+            for ref in ("huffman", "huffman-fast"):
+                ref_label = f"{MAIN_FORMULATION[setting]}/{ref}"
+                if ref_label in results:
+                    entry[b][f"speedup_vs_{ref}"] = results[ref_label][b]["seconds"] / base
+    return results
+
+
+def _rm(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    unknown = [m for m in cfg.models if m not in ("alexnet", "vgg16")]
+    if unknown:
+        raise ConfigError(f"--models: unknown model {unknown[0]!r} (known: alexnet, vgg16)")
+    registry = get_registry()
+    for kind, chosen in (("codec", cfg.codecs), ("formulation", cfg.formulations)):
+        for name in chosen or []:
+            if name not in registry.names(kind):
+                raise ConfigError(f"--{kind}s: unknown {kind} {name!r} (registered: {', '.join(registry.names(kind))})")
+    total = 0
+    for model_name in cfg.models:
+        with torch.device("meta"):
+            skeleton = build_model(model_name)
+        n_weights = sum(
+            1
+            for k, v in skeleton.state_dict().items()
+            if v.ndim >= 2 and (not cfg.quick or k.startswith(QUICK_COMPRESSED))
+        )
+        total += n_weights * sum(len(pairs_for(s, cfg)) for s in cfg.pq)
+    results: dict[str, Any] = {
+        "machine": machine_info(),
+        "config": {
+            "models": cfg.models,
+            "weights": cfg.weights,
+            "pq": cfg.pq,
+            "batches": cfg.batches,
+            "quick": cfg.quick,
+            "reps": cfg.reps,
+            "max_alphabet": MAX_ALPHABET,
+            "prune": PruneConfig().as_dict(),
+        },
+        "plugins": [e.as_dict() for e in registry.entries()],
+        "models": {},
+    }
+    start = time.perf_counter()
+    with tqdm(total=total, desc="bench", unit="layer x pair", disable=not cfg.progress) as bar:
+        for model_name in cfg.models:
+            results["models"][model_name] = bench_model(model_name, cfg, bar)
+    results["seconds"] = time.perf_counter() - start
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    (cfg.out / "results.json").write_text(json.dumps(results, indent=1))
+    from codecbench.bench.report import write_reports
+
+    results["outputs"] = write_reports(results, cfg.out)
+    (cfg.out / "results.json").write_text(json.dumps(results, indent=1))
+    return results
