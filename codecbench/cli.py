@@ -81,8 +81,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random input")
     p.add_argument("--check", action="store_true", help="also run the dense model; exit 1 unless bit-identical")
     p.add_argument("--dense", action="store_true", help="run the dense (decoded) model only, for comparison")
-    p.add_argument("--group-weights", type=int, default=None, help="max weights decoded at once per layer group")
+    p.add_argument(
+        "--group-weights",
+        type=int,
+        default=None,
+        help="weights decoded at once per layer group (default: 4M; 1M for linear layers at batch 1)",
+    )
     p.add_argument("--repeat", type=int, default=1, help="forward passes to time (median reported)")
+    p.add_argument("--warmup", type=int, default=0, help="untimed forward passes first (default 0)")
+    p.add_argument(
+        "--cache-mb",
+        type=float,
+        default=0.0,
+        help="decoded-unit cache budget in MiB: decoded weight groups kept (LRU) across passes (default 0: none)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="threads that extract and decode ahead (default: cores, max 2; 0: none)",
+    )
+    p.add_argument("--depth", type=int, default=None, help="unit groups decoded ahead of the computing one (default 2)")
+    p.add_argument(
+        "--sparse-compute",
+        action="store_true",
+        help="compute pq-* linear layers straight from the sparse (gap, value) form; NOT bit-exact "
+        "(a different summation order): --check then reports the outputs as not bit-identical",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        metavar="REL",
+        help="with --check: also accept outputs within REL x max|dense| of the dense ones (reported as "
+        "'within tolerance, NOT bit-identical')",
+    )
+    p.add_argument("--profile", action="store_true", help="time per layer: extract (select+extract), decode, compute")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("verify", help="decode every tensor and check its sha256")
@@ -287,19 +321,51 @@ def _ratio(ratio: float | None) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     import statistics
 
-    from codecbench.executor.modules import DEFAULT_GROUP_WEIGHTS
-    from codecbench.executor.runner import same_bits, seeded_input, timed_forward
+    import torch
 
-    if args.batch < 1 or args.repeat < 1:
-        raise ConfigError("--batch and --repeat must be >= 1")
+    from codecbench.executor.engine import CONV_GROUP_WEIGHTS, DEFAULT_DEPTH, DEFAULT_WORKERS
+    from codecbench.executor.runner import model_engine, same_bits, seeded_input, timed_forward
+
+    if args.batch < 1 or args.repeat < 1 or args.warmup < 0:
+        raise ConfigError("--batch and --repeat must be >= 1, --warmup >= 0")
     if args.dense and args.check:
         raise ConfigError("--dense and --check exclude each other")
-    group_weights = args.group_weights or DEFAULT_GROUP_WEIGHTS
-    if group_weights < 1:
+    if args.group_weights is not None and args.group_weights < 1:
         raise ConfigError("--group-weights must be >= 1")
+    if (
+        args.cache_mb < 0
+        or (args.workers is not None and args.workers < 0)
+        or (args.depth is not None and args.depth < 1)
+    ):
+        raise ConfigError("--cache-mb and --workers must be >= 0, --depth >= 1")
+    if args.tolerance is not None and (not args.check or args.tolerance < 0):
+        raise ConfigError("--tolerance needs --check and a value >= 0")
+    if args.dense and (args.sparse_compute or args.profile or args.cache_mb):
+        raise ConfigError("--dense runs the plain torch model: no --sparse-compute, --profile or --cache-mb")
+    baseline_mb = _peak_rss_mb()  # the interpreter with torch and codecbench imported
     store = _open_store(args)
     x = seeded_input(args.batch, args.seed).to(store.input_dtype())
-    model = store.dense_model() if args.dense else store.load_model(group_weights=group_weights)
+    group_weights = args.group_weights
+    if group_weights is None and args.batch > 1:
+        # measured: at batch > 1 a linear layer's many small cache-sized groups cost more in
+        # per-call gemm overhead than they save in memory traffic; use the conv group size
+        group_weights = CONV_GROUP_WEIGHTS
+    if args.dense:
+        model = store.dense_model()
+    else:
+        model = store.load_model(
+            group_weights=group_weights,
+            cache_bytes=int(args.cache_mb * (1 << 20)),
+            workers=DEFAULT_WORKERS if args.workers is None else args.workers,
+            depth=args.depth or DEFAULT_DEPTH,
+            sparse_compute=args.sparse_compute,
+            profile=args.profile,
+        )
+    engine = model_engine(model)
+    for _ in range(args.warmup):
+        timed_forward(model, x)
+    if engine is not None and args.warmup:
+        engine.reset_stats()  # profile and cache counters of the timed passes only
     times = []
     for _ in range(args.repeat):
         y, seconds = timed_forward(model, x)
@@ -311,25 +377,125 @@ def cmd_run(args: argparse.Namespace) -> int:
         "batch": args.batch,
         "seed": args.seed,
         "seconds": statistics.median(times),
+        "times": times,
         "top1": y.argmax(dim=1).tolist(),
         "peak_rss_mb": _peak_rss_mb(),
+        "baseline_rss_mb": baseline_mb,
+        "stored_bytes": _stored_bytes(store),
+        "torch_threads": torch.get_num_threads(),
     }
     text = (
         f"{result['mode']} {store.model} batch {args.batch}: {result['seconds'] * 1e3:.1f} ms, "
         f"top-1 {result['top1'][:8]}, peak RSS {result['peak_rss_mb']:.0f} MB"
     )
+    if engine is not None:
+        cache = engine.cache.stats()
+        result.update(
+            sparse_compute=engine.sparse,
+            workers=engine.workers,
+            depth=engine.depth,
+            cache=cache,
+            workset_peak_bytes=engine.workset_peak,
+        )
+        if engine.sparse:
+            text += "\n--sparse-compute: pq-* linear layers computed from the sparse form (NOT bit-exact)"
+        if cache["budget_bytes"]:
+            text += (
+                f"\ncache {cache['budget_bytes'] / 2**20:.1f} MiB: {cache['hits']} hits, {cache['misses']} misses, "
+                f"{cache['bytes'] / 2**20:.1f} MiB kept"
+            )
+        if args.profile:
+            layers = [s.as_dict() for s in engine.stats.values()]
+            passes = args.repeat
+            result["profile"] = {"passes": passes, "layers": layers, "total": _profile_total(layers)}
+            text += "\n" + _profile_text(layers, passes)
+    if args.json:  # one more (untimed, batch-1) pass for the shapes, after the stats were read
+        result["activation_bytes"] = _activation_bytes(model, x)
     code = 0
     if args.check:
         dense = store.dense_model()
         y_dense, dense_seconds = timed_forward(dense, x)
         identical = same_bits(y, y_dense)
         result.update(dense_seconds=dense_seconds, bit_identical=identical)
-        text += f"\ndense: {dense_seconds * 1e3:.1f} ms; outputs {'bit-identical' if identical else 'DIFFER'}"
+        verdict = "bit-identical" if identical else "NOT bit-identical"
+        if not identical and y.shape == y_dense.shape and y.dtype == y_dense.dtype:
+            diff = (y.double() - y_dense.double()).abs().max().item()
+            scale = y_dense.double().abs().max().item()
+            result["max_abs_diff"] = diff
+            verdict += f" (max |diff| {diff:.3g}, max |dense| {scale:.3g})"
+            if args.tolerance is not None:
+                within = diff <= args.tolerance * scale
+                result.update(tolerance=args.tolerance, within_tolerance=within)
+                verdict += (
+                    f"; within tolerance {args.tolerance:g} (NOT bit-identical)"
+                    if within
+                    else f"; beyond tolerance {args.tolerance:g}"
+                )
+                identical = within
+        text += f"\ndense: {dense_seconds * 1e3:.1f} ms; outputs {verdict}"
         code = 0 if identical else EXIT_MISMATCH
     _emit(args, result, text)
     if code:
         print("codecbench: error: compressed and dense outputs differ", file=sys.stderr)
     return code
+
+
+_PROFILE_FIELDS = ("select", "extract", "decode", "compute", "wait", "wall")
+
+
+def _profile_total(layers: list[dict[str, Any]]) -> dict[str, Any]:
+    return {k: sum(layer[k] for layer in layers) for k in (*_PROFILE_FIELDS, "groups", "symbols", "cache_hits")}
+
+
+def _profile_text(layers: list[dict[str, Any]], passes: int) -> str:
+    """Per layer, ms per pass: extract = select + extract (worker threads), decode (workers),
+    compute and wait (the calling thread), wall (elapsed; less than the sum when overlapped)."""
+    head = f"{'layer':<24} {'groups':>6} {'extract':>9} {'decode':>9} {'compute':>9} {'wait':>9} {'wall':>9}  (ms/pass)"
+    lines = [head]
+    rows = [*layers, {"name": "total", **_profile_total(layers)}]
+    for layer in rows:
+        ms = {k: layer[k] * 1e3 / passes for k in _PROFILE_FIELDS}
+        lines.append(
+            f"{layer['name']:<24} {layer['groups'] // passes:>6} {ms['select'] + ms['extract']:>9.2f} "
+            f"{ms['decode']:>9.2f} {ms['compute']:>9.2f} {ms['wait']:>9.2f} {ms['wall']:>9.2f}"
+        )
+    return "\n".join(lines)
+
+
+def _stored_bytes(store: Any) -> int:
+    total = 0
+    for name in store.keys():
+        try:
+            total += int(store.info(name).get("stored_nbytes", 0))
+        except CodecbenchError:
+            pass
+    return total
+
+
+def _activation_bytes(model: Any, x: Any) -> int:
+    """The largest input + output of any leaf module in one forward (shape inference on the
+    meta device would need dense weights; this runs the model once more on the real input
+    only for its shapes, so it is computed after timing)."""
+    import torch
+
+    biggest = 0
+    hooks = []
+
+    def hook(module: Any, inputs: Any, output: Any) -> None:
+        nonlocal biggest
+        size = sum(t.numel() * t.element_size() for t in (*inputs, output) if isinstance(t, torch.Tensor))
+        biggest = max(biggest, size)
+
+    for module in model.modules():
+        if not list(module.children()):
+            hooks.append(module.register_forward_hook(hook))
+    try:
+        with torch.inference_mode():
+            model(x[:1])
+    finally:
+        for h in hooks:
+            h.remove()
+    return biggest * x.shape[0]
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

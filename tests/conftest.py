@@ -6,10 +6,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 from tinynet import TinyNet
 
 from codecbench.compress import compress_model
 from codecbench.store.config import StoreConfig
+
+# ``--hypothesis-profile fuzz``: tests/test_fuzz.py's long, random run (as CODECBENCH_FUZZ=long)
+settings.register_profile("fuzz", deadline=None)
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,17 @@
 """Conv2d and Linear modules that compute from compressed weights, a group of units at a time.
 
-On every forward, a layer finds the symbol spans of its unit groups with one batched
-``select`` on the delimiter, then per group ``extract``s the symbols, decodes them through
-the formulation, computes that slice of the output, and drops the weights. At most one
-group's weights are dense at any moment.
+On its first forward, a layer finds the symbol spans of its unit groups with one batched
+``select`` on the delimiter (and keeps them: two integers per group). Per group, a worker
+thread ``extract``s the symbols and decodes them through the formulation into a reusable
+buffer while the previous group computes (:mod:`codecbench.executor.engine`); the layer
+computes that slice of the output and the buffer goes back for the next group. At most
+``depth + 1`` groups' weights are dense at any moment (plus whatever the decoded-unit
+cache keeps within its byte budget).
+
+Group sizes: linear layers default to groups of about :data:`LINEAR_GROUP_WEIGHTS` weights,
+so that the groups in flight stay in cache and the layer reads its weights from cache (at
+batch 1 a dense linear layer is bound by reading its weights from memory); conv layers to
+:data:`CONV_GROUP_WEIGHTS`, as each group's conv reads the whole input again.
 
 Bit-exactness: torch (MKL/oneDNN here) may reduce in a different order for a very small
 output slice than for the whole layer. Measured on this machine: one-row linear slices and
@@ -25,11 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codecbench.dtypes import to_torch
+from codecbench.executor.engine import CONV_GROUP_WEIGHTS, LINEAR_GROUP_WEIGHTS, Engine, sparse_capable
 from codecbench.formulations.base import group_spans
 from codecbench.store.reader import OpenedTensor, StoreReader
 
-DEFAULT_GROUP_WEIGHTS = 1 << 22  # 4M weights (16 MiB of float32) per group
+DEFAULT_GROUP_WEIGHTS = CONV_GROUP_WEIGHTS  # 4M weights (16 MiB of float32) per group
 UNIT_ALIGN = 64
 
 
@@ -88,7 +96,12 @@ class _Ready:
 
 class _CompressedLayer(nn.Module):
     def __init__(
-        self, opened: OpenedTensor | LazyTensor, bias: torch.Tensor | None, group_weights: int, multiple: int = 1
+        self,
+        opened: OpenedTensor | LazyTensor,
+        bias: torch.Tensor | None,
+        group_weights: int,
+        multiple: int = 1,
+        engine: Engine | None = None,
     ) -> None:
         super().__init__()
         self.source = opened if isinstance(opened, LazyTensor) else _Ready(opened)
@@ -98,23 +111,45 @@ class _CompressedLayer(nn.Module):
         self.out_units = shape[0]
         unit_size = int(np.prod(shape[1:], dtype=np.int64))
         self.cuts = unit_groups(shape[0], unit_size, group_weights, multiple=multiple)
+        #: the pipeline, buffers, cache and profile; shared by a model's layers (runner)
+        self.engine = engine if engine is not None else Engine()
+        self.profile_name = self.source.name  # the runner sets the module's name
+        self._spans: tuple[object, list[tuple[int, int]]] | None = None
+        self._next: tuple[_CompressedLayer, ...] = ()  # a tuple: not registered as a submodule
+
+    @property
+    def next_layer(self) -> _CompressedLayer | None:
+        """The compressed layer that runs after this one (the engine starts its first groups
+        while this layer's last group computes); None if unknown."""
+        return self._next[0] if self._next else None
+
+    def set_next_layer(self, layer: _CompressedLayer | None) -> None:
+        # a plain attribute (nn.Module.__setattr__ would register a module as a submodule)
+        self._next = () if layer is None else (layer,)
+
+    def computes_sparse(self) -> bool:
+        return False
+
+    @property
+    def cache_key(self) -> str:
+        return self.source.name
 
     @property
     def opened(self) -> OpenedTensor:
         """The compressed weight (fetched from the store on first use)."""
         return self.source.get()
 
+    def spans(self, opened: OpenedTensor) -> list[tuple[int, int]]:
+        """The ``[start, stop)`` symbol span of each group: one batched select, kept."""
+        if self._spans is None or self._spans[0] is not opened:
+            self._spans = (opened, [tuple(s) for s in group_spans(opened.sequence, opened.ras, self.cuts).tolist()])
+        return self._spans[1]
+
     def weight_groups(self):
-        """Yield ``(k0, k1, weights)`` per group; the weights are a fresh dense tensor."""
-        opened = self.opened
-        for source in self.ahead:  # overlap the next layers' fetches with this layer's compute
-            source.prefetch()
-        spans = group_spans(opened.sequence, opened.ras, self.cuts)
-        for j, (start, stop) in enumerate(spans.tolist()):
-            k0, k1 = self.cuts[j], self.cuts[j + 1]
-            symbols = opened.sequence.extract(start, stop)
-            weights = opened.formulation.decode_units(opened.ras, symbols, k0, k1)
-            yield k0, k1, to_torch(weights)
+        """Yield ``(k0, k1, weights)`` per group, decoded ahead by the engine's workers. The
+        weights tensor is valid until the generator resumes (its buffer is reused for a
+        later group); clone it to keep it."""
+        return self.engine.groups(self)
 
     def _bias(self, k0: int, k1: int) -> torch.Tensor | None:
         return None if self.bias is None else self.bias[k0:k1]
@@ -125,16 +160,26 @@ class _CompressedLayer(nn.Module):
 
 class CompressedLinear(_CompressedLayer):
     def __init__(
-        self, opened: OpenedTensor | LazyTensor, bias: torch.Tensor | None, group_weights: int = DEFAULT_GROUP_WEIGHTS
+        self,
+        opened: OpenedTensor | LazyTensor,
+        bias: torch.Tensor | None,
+        group_weights: int = LINEAR_GROUP_WEIGHTS,
+        engine: Engine | None = None,
     ) -> None:
         shape = opened.shape if isinstance(opened, LazyTensor) else tuple(opened.ras.shape)
         if len(shape) != 2:
             raise ValueError(f"tensor {opened.name!r} has shape {shape}, not a linear weight")
-        super().__init__(opened, bias, group_weights)
+        super().__init__(opened, bias, group_weights, engine=engine)
         self.in_features = shape[1]
         self.out_features = shape[0]
 
+    def computes_sparse(self) -> bool:
+        """Whether forwards take the opt-in sparse path (float32 inputs assumed)."""
+        return self.engine.sparse and sparse_capable(self.opened)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32 and self.computes_sparse():
+            return self.engine.sparse_linear(self, x)  # opt-in, NOT bit-exact (engine docstring)
         out = x.new_empty(*x.shape[:-1], self.out_features)
         for k0, k1, w in self.weight_groups():
             out[..., k0:k1] = F.linear(x, w, self._bias(k0, k1))
@@ -147,7 +192,8 @@ class CompressedConv2d(_CompressedLayer):
         opened: OpenedTensor | LazyTensor,
         bias: torch.Tensor | None,
         template: nn.Conv2d,
-        group_weights: int = DEFAULT_GROUP_WEIGHTS,
+        group_weights: int = CONV_GROUP_WEIGHTS,
+        engine: Engine | None = None,
     ) -> None:
         shape = opened.shape if isinstance(opened, LazyTensor) else tuple(opened.ras.shape)
         if shape != tuple(template.weight.shape):
@@ -156,7 +202,9 @@ class CompressedConv2d(_CompressedLayer):
             )
         out_per_group = template.out_channels // template.groups
         # a grouped conv is cut only at conv-group boundaries
-        super().__init__(opened, bias, group_weights, multiple=out_per_group if template.groups > 1 else 1)
+        super().__init__(
+            opened, bias, group_weights, multiple=out_per_group if template.groups > 1 else 1, engine=engine
+        )
         self.stride, self.padding, self.dilation = template.stride, template.padding, template.dilation
         self.conv_groups, self.padding_mode = template.groups, template.padding_mode
         self._pad = template._reversed_padding_repeated_twice

@@ -12,7 +12,14 @@ from torch import nn
 
 from codecbench.dtypes import to_numpy, to_torch
 from codecbench.errors import StoreError
-from codecbench.executor.modules import DEFAULT_GROUP_WEIGHTS, CompressedConv2d, CompressedLinear, LazyTensor
+from codecbench.executor.engine import (
+    CONV_GROUP_WEIGHTS,
+    DEFAULT_DEPTH,
+    DEFAULT_WORKERS,
+    LINEAR_GROUP_WEIGHTS,
+    Engine,
+)
+from codecbench.executor.modules import CompressedConv2d, CompressedLinear, LazyTensor
 from codecbench.models import build_model
 from codecbench.store.reader import StoreReader, open_store
 from codecbench.store.writer import PLAIN
@@ -29,8 +36,13 @@ class ModelStore(StoreReader):
         self,
         model: nn.Module | None = None,
         *,
-        group_weights: int = DEFAULT_GROUP_WEIGHTS,
+        group_weights: int | None = None,
         readahead: int = DEFAULT_READAHEAD,
+        cache_bytes: int = 0,
+        workers: int = DEFAULT_WORKERS,
+        depth: int = DEFAULT_DEPTH,
+        sparse_compute: bool = False,
+        profile: bool = False,
     ) -> nn.Module:
         """A torch module (eval mode) whose Conv2d/Linear weights stay compressed.
 
@@ -38,10 +50,25 @@ class ModelStore(StoreReader):
         built-in architecture recorded in the store, created on the meta device so no dense
         weights are ever allocated for it. Weight chunks are fetched on first use; each layer
         prefetches the next ``readahead`` layers' chunks in the background (0: none).
+
+        ``group_weights``: weights per unit group (default: per layer kind, see
+        :mod:`codecbench.executor.modules`). ``workers``/``depth``: decode threads and groups
+        in flight; ``cache_bytes``: decoded-unit cache budget; ``sparse_compute``: compute
+        ``pq-*`` linear layers from the sparse form, NOT bit-exact; ``profile``: collect
+        per-layer timings. All in :mod:`codecbench.executor.engine`; :func:`model_engine`
+        returns the model's engine (stats, cache counters).
         """
         if model is None:
             model = self._skeleton()
-        compress_model_inplace(model, self, group_weights=group_weights, readahead=readahead)
+        compress_model_inplace(
+            model,
+            self,
+            group_weights=group_weights,
+            readahead=readahead,
+            engine=Engine(
+                workers=workers, depth=depth, cache_bytes=cache_bytes, sparse=sparse_compute, profile=profile
+            ),
+        )
         return model.eval()
 
     def dense_model(self, model: nn.Module | None = None) -> nn.Module:
@@ -76,11 +103,14 @@ def compress_model_inplace(
     model: nn.Module,
     store: StoreReader,
     *,
-    group_weights: int = DEFAULT_GROUP_WEIGHTS,
+    group_weights: int | None = None,
     readahead: int = DEFAULT_READAHEAD,
+    engine: Engine | None = None,
 ) -> nn.Module:
     """Swap each Conv2d/Linear whose weight is codecbench-encoded in ``store`` for its
-    compressed twin; load every other tensor densely from the store.
+    compressed twin; load every other tensor densely from the store. The twins share
+    ``engine`` (default: a new :class:`Engine` with default settings); a forward pre-hook on
+    ``model`` marks each forward pass for the engine's cache.
 
     The twins fetch their chunks on their first forward, each prefetching the chunks of the
     next ``readahead`` twins on one background thread, in order (module registration order,
@@ -91,6 +121,8 @@ def compress_model_inplace(
     missing = sorted(expected - set(store.keys()))
     if missing:
         raise StoreError(f"{store.label}: store lacks tensor {missing[0]!r} that the model needs")
+    if engine is None:
+        engine = Engine()
     replaced: set[str] = set()
     twins: list[CompressedConv2d | CompressedLinear] = []
     for name, module in list(model.named_modules()):
@@ -104,9 +136,10 @@ def compress_model_inplace(
             bias = to_torch(np.array(store.tensor(f"{name}.bias")))
             replaced.add(f"{name}.bias")
         if isinstance(module, nn.Conv2d):
-            twin: nn.Module = CompressedConv2d(opened, bias, module, group_weights)
+            twin: nn.Module = CompressedConv2d(opened, bias, module, group_weights or CONV_GROUP_WEIGHTS, engine)
         else:
-            twin = CompressedLinear(opened, bias, group_weights)
+            twin = CompressedLinear(opened, bias, group_weights or LINEAR_GROUP_WEIGHTS, engine)
+        twin.profile_name = name
         _set_submodule(model, name, twin)
         replaced.add(f"{name}.weight")
         twins.append(twin)
@@ -114,9 +147,17 @@ def compress_model_inplace(
         raise ValueError("readahead must be >= 0")
     for i, twin in enumerate(twins):
         twin.ahead = tuple(t.source for t in twins[i + 1 : i + 1 + readahead])
+        twin.set_next_layer(twins[i + 1] if i + 1 < len(twins) else None)
     state = {k: to_torch(np.array(store.tensor(k))) for k in sorted(expected - replaced)}
     _load_state(model, state, store.label, strict=False)
+    model.codecbench_engine = engine
+    model.register_forward_pre_hook(engine.new_pass)
     return model
+
+
+def model_engine(model: nn.Module) -> Engine | None:
+    """The engine of a model built by :func:`compress_model_inplace` (None for others)."""
+    return getattr(model, "codecbench_engine", None)
 
 
 def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:

@@ -24,9 +24,21 @@ batch of unit ranges; formulations only define what a unit's symbols mean.
   delimiter out of place, symbol outside the dictionary) raise
   :class:`codecbench.errors.CorruptDataError`.
 
+- ``decode_units_into(ras, symbols, k0, k1, out)`` (optional; the executor's hot path):
+  the same weights written into ``out``, a writable C-contiguous 1-D array of
+  ``(k1 - k0) * unit_size`` elements whose itemsize is that of ``ras.dtype`` (any dtype of
+  that width: the bit patterns are what is written), with the same errors. The default
+  calls ``decode_units`` and copies; built-ins decode in place, so a caller can reuse one
+  buffer per group instead of allocating (and page-faulting) a fresh array each time.
+
 - ``check_ras(ras)``: raise :class:`codecbench.errors.CorruptDataError` unless a RAS read
   back from a store (header and arrays, no symbols) is one this formulation could have
   written; called once per opened tensor, so ``decode_units`` can trust the header.
+- ``check_symbol_count(ras, n_symbols)`` (after ``check_ras``): raise ``CorruptDataError``
+  unless a RAS with this header can have ``n_symbols`` symbols. Called when a tensor is
+  opened, before anything is decoded, so a header claiming a huge tensor over a short
+  symbol sequence (or the reverse) is rejected before any allocation. The default accepts
+  any count; formulations whose symbol count follows from the shape override it.
 
 ``RAS.arrays`` holds the named numpy arrays a formulation needs besides the symbols
 (dictionaries, raw side bits); ``RAS.meta`` holds JSON-safe scalars. Both are stored in
@@ -41,6 +53,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from codecbench.dtypes import BFLOAT16
 from codecbench.errors import CorruptDataError
 
 
@@ -74,10 +87,22 @@ class Formulation(abc.ABC):
     @abc.abstractmethod
     def decode_units(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int) -> np.ndarray: ...
 
+    def decode_units_into(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int, out: np.ndarray) -> None:
+        """Decode units ``[k0, k1)`` into ``out`` (see the module docstring). This default
+        decodes into a new array and copies; formulations override it to write in place."""
+        weights = self.decode_units(ras, symbols, k0, k1)
+        check_out(ras, k0, k1, out)
+        out[:] = np.ascontiguousarray(weights).reshape(-1).view(out.dtype)
+
     def check_ras(self, ras: RAS) -> None:
         """Raise CorruptDataError unless ``ras`` (read back from a store, no symbols) is one
         this formulation could have written. Called once when a tensor is opened."""
         return None  # formulations without header invariants accept any RAS
+
+    def check_symbol_count(self, ras: RAS, n_symbols: int) -> None:
+        """Raise CorruptDataError unless a RAS with this (checked) header can have ``n_symbols``
+        symbols. Called once when a tensor is opened, before anything is decoded."""
+        return None  # formulations that cannot tell accept any count
 
     def decode(self, ras: RAS, seq: Any) -> np.ndarray:
         """The whole tensor from an opened Sequence."""
@@ -91,11 +116,39 @@ class Formulation(abc.ABC):
         return {**self.params, **params}
 
 
+def check_exact_count(ras: RAS, n_symbols: int, per_unit: int, name: str) -> None:
+    """``n_symbols`` must be ``n * (per_unit + 1) - 1``: ``per_unit`` symbols per unit, delimiters between."""
+    expected = max(ras.n_units * (per_unit + 1) - 1, 0)
+    if n_symbols != expected:
+        raise CorruptDataError(
+            f"{name}: {ras.n_units} units of {per_unit} symbols need {expected} symbols, header says {n_symbols}"
+        )
+
+
 def check_unit_range(ras: RAS, k0: int, k1: int) -> tuple[int, int]:
     k0, k1 = int(k0), int(k1)
     if not 0 <= k0 <= k1 <= ras.n_units:
         raise IndexError(f"unit range [{k0}, {k1}) not within [0, {ras.n_units}]")
     return k0, k1
+
+
+def check_out(ras: RAS, k0: int, k1: int, out: np.ndarray) -> np.ndarray:
+    """``out`` as ``decode_units_into`` needs it, else ValueError."""
+    need = (k1 - k0) * ras.unit_size
+    itemsize = BFLOAT16.itemsize if ras.dtype == "bfloat16" else np.dtype(ras.dtype).itemsize
+    if (
+        not isinstance(out, np.ndarray)
+        or out.ndim != 1
+        or out.size != need
+        or not out.flags.c_contiguous
+        or not out.flags.writeable
+        or out.dtype.itemsize != itemsize
+    ):
+        raise ValueError(
+            f"out must be a writable C-contiguous 1-D array of {need} elements of {itemsize} "
+            f"bytes, got {getattr(out, 'shape', None)} {getattr(out, 'dtype', None)}"
+        )
+    return out
 
 
 def group_spans(seq: Any, ras: RAS, cuts: Any) -> np.ndarray:
@@ -109,7 +162,10 @@ def group_spans(seq: Any, ras: RAS, cuts: Any) -> np.ndarray:
     if cuts.size < 2 or cuts[0] < 0 or cuts[-1] > n or np.any(np.diff(cuts) <= 0):
         raise IndexError(f"unit cuts {cuts.tolist()} not strictly ascending within [0, {n}]")
     inner = cuts[(cuts > 0) & (cuts < n)]
-    found = seq.select_many(ras.delimiter, inner) if inner.size else np.empty(0, np.int64)
+    try:
+        found = seq.select_many(ras.delimiter, inner) if inner.size else np.empty(0, np.int64)
+    except IndexError as exc:  # the cuts are valid, so the sequence lacks delimiters
+        raise CorruptDataError(f"fewer delimiters than units in the symbol sequence ({exc})") from None
     pos = dict(zip(inner.tolist(), found.tolist(), strict=True))
     starts = [0 if k == 0 else (len(seq) if k == n else pos[k] + 1) for k in cuts[:-1].tolist()]
     stops = [len(seq) if k == n else (0 if k == 0 else pos[k]) for k in cuts[1:].tolist()]

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from codecbench.errors import CorruptDataError
-from codecbench.formulations.base import RAS, Formulation, check_unit_range
+from codecbench.formulations.base import RAS, Formulation, check_exact_count, check_out, check_unit_range
 from codecbench.formulations.blocks import (
     block_dictionary,
     check_dictionary,
@@ -61,25 +61,43 @@ class BlockFormulation(Formulation):
             raise CorruptDataError(
                 f"block: delimiter {ras.delimiter} needs alphabet {ras.delimiter + 1}, header says {ras.alphabet_size}"
             )
+        if ras.delimiter == 0 and ras.unit_size and ras.n_units:
+            raise CorruptDataError("block: a tensor with weights needs a non-empty block dictionary")
+
+    def check_symbol_count(self, ras: RAS, n_symbols: int) -> None:
+        check_exact_count(ras, n_symbols, -(-ras.unit_size // ras.meta["block_size"]), self.name)
 
     def decode_units(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int) -> np.ndarray:
         k0, k1 = check_unit_range(ras, k0, k1)
+        out = np.empty((k1 - k0) * ras.unit_size, dtype=dictionary_arrays(ras)[0].dtype)
+        self.decode_units_into(ras, symbols, k0, k1, out)
+        return out.view(ras.arrays["values"].dtype).reshape(k1 - k0, *ras.shape[1:])
+
+    def decode_units_into(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int, out: np.ndarray) -> None:
+        k0, k1 = check_unit_range(ras, k0, k1)
+        check_out(ras, k0, k1, out)
         m, u = k1 - k0, ras.unit_size
         block = ras.meta["block_size"]
         nb = -(-u // block)
         values, blocks, _ = dictionary_arrays(ras)
-        out = np.empty(m * u, dtype=values.dtype)
         if m and symbols.size != m * (nb + 1) - 1:
             raise CorruptDataError(
                 f"block: {m} units of {nb} blocks need {m * (nb + 1) - 1} symbols, got {symbols.size}"
             )
         if m:
-            status = _decode(np.ascontiguousarray(symbols, dtype=np.uint32), values, blocks, ras.delimiter, u, nb, out)
+            status = _decode(
+                np.ascontiguousarray(symbols, dtype=np.uint32),
+                values,
+                blocks,
+                ras.delimiter,
+                u,
+                nb,
+                out.view(values.dtype),
+            )
             if status == 1:
                 raise CorruptDataError("block: delimiter missing between units")
             if status == 2:
                 raise CorruptDataError(f"block: a symbol lies outside the {blocks.shape[0]}-block dictionary")
-        return out.view(ras.arrays["values"].dtype).reshape(m, *ras.shape[1:])
 
 
 @numba.njit(cache=True, nogil=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from codecbench.dtypes import is_float
 from codecbench.errors import CorruptDataError
-from codecbench.formulations.base import RAS, Formulation, check_unit_range
+from codecbench.formulations.base import RAS, Formulation, check_exact_count, check_out, check_unit_range
 from codecbench.hookspecs import hookimpl
 
 
@@ -92,19 +92,30 @@ class ElementFormulation(Formulation):
                 f"element: {values.size} values need delimiter {values.size} and alphabet {values.size + 1}, "
                 f"header says {ras.delimiter} and {ras.alphabet_size}"
             )
+        if values.size == 0 and ras.unit_size and ras.n_units:
+            raise CorruptDataError("element: a tensor with weights needs a non-empty dictionary")
+
+    def check_symbol_count(self, ras: RAS, n_symbols: int) -> None:
+        check_exact_count(ras, n_symbols, ras.unit_size, self.name)
 
     def decode_units(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int) -> np.ndarray:
         k0, k1 = check_unit_range(ras, k0, k1)
+        values = ras.arrays["values"]
+        out = np.empty((k1 - k0) * ras.unit_size, dtype=values.dtype)
+        self.decode_units_into(ras, symbols, k0, k1, out)
+        return out.reshape(k1 - k0, *ras.shape[1:])
+
+    def decode_units_into(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int, out: np.ndarray) -> None:
+        k0, k1 = check_unit_range(ras, k0, k1)
+        check_out(ras, k0, k1, out)
         m, u = k1 - k0, ras.unit_size
         values = ras.arrays["values"]
-        out_shape = (m, *ras.shape[1:])
         if m == 0:
-            return np.empty(out_shape, dtype=values.dtype)
+            return
         if symbols.size != m * (u + 1) - 1:
             raise CorruptDataError(
                 f"element: {m} units of {u} weights need {m * (u + 1) - 1} symbols, got {symbols.size}"
             )
-        out = np.empty(m * u, dtype=values.dtype)
         # the kernel moves bit patterns: one compiled variant per width, any dtype of that width
         bits = np.dtype(f"u{values.dtype.itemsize}")
         status = _decode(
@@ -114,7 +125,6 @@ class ElementFormulation(Formulation):
             raise CorruptDataError("element: delimiter missing between units")
         if status == 2:
             raise CorruptDataError(f"element: a symbol lies outside the {values.size}-value dictionary")
-        return out.reshape(out_shape)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -21,7 +21,7 @@ import numpy as np
 
 from codecbench.dtypes import is_float
 from codecbench.errors import CorruptDataError
-from codecbench.formulations.base import RAS, Formulation, check_unit_range
+from codecbench.formulations.base import RAS, Formulation, check_exact_count, check_out, check_unit_range
 from codecbench.formulations.blocks import native_tensor
 from codecbench.hookspecs import hookimpl
 
@@ -87,12 +87,23 @@ class FloatSplitFormulation(Formulation):
                 f"float-split: {high.size} patterns need delimiter {high.size} and alphabet {high.size + 1}, "
                 f"header says {ras.delimiter} and {ras.alphabet_size}"
             )
+        if high.size == 0 and n_weights:
+            raise CorruptDataError("float-split: a tensor with weights needs a non-empty 'high' dictionary")
+
+    def check_symbol_count(self, ras: RAS, n_symbols: int) -> None:
+        check_exact_count(ras, n_symbols, ras.unit_size, self.name)
 
     def decode_units(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int) -> np.ndarray:
         k0, k1 = check_unit_range(ras, k0, k1)
+        out = np.empty((k1 - k0) * ras.unit_size, dtype=ras.arrays["high"].dtype)
+        self.decode_units_into(ras, symbols, k0, k1, out)
+        return out.view(np.dtype(ras.dtype)).reshape(k1 - k0, *ras.shape[1:])
+
+    def decode_units_into(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int, out: np.ndarray) -> None:
+        k0, k1 = check_unit_range(ras, k0, k1)
+        check_out(ras, k0, k1, out)
         m, u = k1 - k0, ras.unit_size
         high = ras.arrays["high"]
-        out = np.empty(m * u, dtype=high.dtype)
         if m and symbols.size != m * (u + 1) - 1:
             raise CorruptDataError(
                 f"float-split: {m} units of {u} weights need {m * (u + 1) - 1} symbols, got {symbols.size}"
@@ -107,13 +118,12 @@ class FloatSplitFormulation(Formulation):
                 ras.delimiter,
                 u,
                 k0 * u,
-                out,
+                out.view(high.dtype),
             )
             if status == 1:
                 raise CorruptDataError("float-split: delimiter missing between units")
             if status == 2:
                 raise CorruptDataError(f"float-split: a symbol lies outside the {high.size}-pattern dictionary")
-        return out.view(np.dtype(ras.dtype)).reshape(m, *ras.shape[1:])
 
 
 def _resolve_high_bits(dtype: np.dtype, requested: Any) -> int:

@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from codecbench.errors import CorruptDataError
-from codecbench.formulations.base import RAS, Formulation, check_unit_range
+from codecbench.formulations.base import RAS, Formulation, check_out, check_unit_range
 from codecbench.formulations.blocks import (
     block_dictionary,
     check_dictionary,
@@ -98,12 +98,25 @@ class PQFormulation(Formulation):
                 f"header says {ras.delimiter} and {ras.alphabet_size}"
             )
 
+    def check_symbol_count(self, ras: RAS, n_symbols: int) -> None:
+        # n - 1 delimiters plus two symbols per tuple; a tuple places at least one of the
+        # unit's nb blocks, so a unit holds at most nb tuples
+        n = ras.n_units
+        nb = -(-ras.unit_size // ras.meta["block_size"])
+        tuples2 = n_symbols - max(n - 1, 0)
+        if n == 0 and n_symbols or tuples2 < 0 or tuples2 % 2 or tuples2 // 2 > n * nb:
+            raise CorruptDataError(f"{self.name}: {n} units of at most {nb} tuples cannot have {n_symbols} symbols")
+
     def decode_units(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int) -> np.ndarray:
         k0, k1 = check_unit_range(ras, k0, k1)
-        m, u = k1 - k0, ras.unit_size
-        block = ras.meta["block_size"]
+        out = np.empty((k1 - k0) * ras.unit_size, dtype=dictionary_arrays(ras)[0].dtype)
+        self.decode_units_into(ras, symbols, k0, k1, out)
+        return out.view(ras.arrays["values"].dtype).reshape(k1 - k0, *ras.shape[1:])
+
+    def decode_units_into(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int, out: np.ndarray) -> None:
+        k0, k1 = check_unit_range(ras, k0, k1)
+        check_out(ras, k0, k1, out)
         values, blocks, identity = dictionary_arrays(ras)
-        out = np.zeros(m * u, dtype=values.dtype)
         status = _decode(
             np.ascontiguousarray(symbols, dtype=np.uint32),
             values,
@@ -112,14 +125,13 @@ class PQFormulation(Formulation):
             1 << ras.meta["gap_bits"],
             _n_entries(ras),
             ras.delimiter,
-            u,
-            block,
-            m,
-            out,
+            ras.unit_size,
+            ras.meta["block_size"],
+            k1 - k0,
+            out.view(values.dtype),
         )
         if status:
             raise CorruptDataError(f"{self.name}: {_DECODE_ERRORS[status]}")
-        return out.view(ras.arrays["values"].dtype).reshape(m, *ras.shape[1:])
 
 
 def _n_entries(ras: RAS) -> int:
@@ -174,10 +186,11 @@ _DECODE_ERRORS = {
 
 @numba.njit(cache=True, nogil=True)
 def _decode(symbols, values, blocks, identity, g, n_entries, delimiter, u, block, m, out) -> int:
-    """Place each tuple's block into the zero-filled ``out``; returns 0 or an error code of
+    """Zero ``out``, then place each tuple's block into it; returns 0 or an error code of
     ``_DECODE_ERRORS``."""
     if m == 0:
         return 0 if symbols.shape[0] == 0 else 1
+    out[:] = 0
     nb = (u + block - 1) // block
     n_symbols = symbols.shape[0]
     j = 0

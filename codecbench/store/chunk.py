@@ -198,6 +198,7 @@ def decode_parsed(parsed: ParsedChunk, registry: Registry | None = None) -> np.n
     registry = registry or get_registry()
     formulation = registry.formulation(parsed.formulation)
     formulation.check_ras(parsed.ras)
+    formulation.check_symbol_count(parsed.ras, parsed.header["n_symbols"])
     seq = registry.codec(parsed.codec).open(parsed.payload)
     check_sequence(parsed, seq)
     return formulation.decode(parsed.ras, seq)
@@ -254,13 +255,15 @@ def _check_header(h: Any) -> None:
     _int(h.get("alphabet_size"), "alphabet_size", 1, 2**32)
     _int(h.get("delimiter"), "delimiter", 0, h["alphabet_size"] - 1)
     _int(h.get("n_symbols"), "n_symbols", 0, 2**42)
-    names = [record.get("name") if isinstance(record, dict) else None for record in h["arrays"]]
-    if len(set(names)) != len(names):
-        raise CorruptDataError("chunk header names an array twice")
     for record in h["arrays"]:
         if not isinstance(record, dict) or not isinstance(record.get("name"), str):
             raise CorruptDataError("chunk header array record is malformed")
-        if record.get("dtype") not in ALLOWED_DTYPES or not isinstance(record.get("shape"), list):
+    names = [record["name"] for record in h["arrays"]]
+    if len(set(names)) != len(names):
+        raise CorruptDataError("chunk header names an array twice")
+    for record in h["arrays"]:
+        dtype = record.get("dtype")
+        if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES or not isinstance(record.get("shape"), list):
             raise CorruptDataError(f"chunk array {record['name']!r} has a bad dtype or shape")
         for d in record["shape"]:
             _int(d, f"arrays.{record['name']}.shape", 0, 2**40)

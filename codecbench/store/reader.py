@@ -13,6 +13,7 @@ Stores are opened from local directories, ``.zip`` files or fsspec URLs
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -28,12 +29,12 @@ from zarr.core.sync import sync
 
 from codecbench import dtypes
 from codecbench.codecs.base import Sequence, aligned_copy
-from codecbench.errors import CodecbenchError, CorruptDataError, StoreError
+from codecbench.errors import CodecbenchError, ConfigError, CorruptDataError, StoreError
 from codecbench.formulations.base import RAS, Formulation
 from codecbench.registry import get_registry
 from codecbench.store import chunk
 from codecbench.store.location import open_read_store, parse_location
-from codecbench.store.writer import FORMAT_VERSION, PLAIN
+from codecbench.store.writer import FORMAT_VERSION, PLAIN, check_name
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,24 @@ class StoreReader:
 
     def info(self, name: str) -> dict[str, Any]:
         """The tensor's JSON record: storage, formulation, codec, params, shape, dtype, sizes, sha256."""
-        record = self._array(name).attrs.asdict().get("codecbench")
+        try:
+            attributes = self._array(name).attrs.asdict()
+        except (TypeError, ValueError):  # attributes that are not a JSON object
+            attributes = {}
+        record = attributes.get("codecbench")
         if not isinstance(record, dict) or record.get("storage") not in (PLAIN, "codecbench"):
             raise StoreError(f"{self.label}: tensor {name!r} has no valid codecbench record")
+        shape = record.get("shape")
+        if (
+            not isinstance(shape, list)
+            or not all(type(d) is int and 0 <= d <= 2**40 for d in shape)
+            or math.prod(shape) > 2**40
+            or not isinstance(record.get("dtype"), str)
+            or record["dtype"] not in chunk.ALLOWED_DTYPES
+        ):
+            raise CorruptDataError(
+                f"{self.label}: tensor {name!r}: record shape {shape!r} / dtype {record.get('dtype')!r} is not valid"
+            )
         return dict(record)
 
     @property
@@ -100,10 +116,14 @@ class StoreReader:
         if self.info(name)["storage"] == PLAIN:
             return self._read_plain(name)
         opened = self.open_tensor(name)
+        ras = opened.ras
+        self._check_memory(name, math.prod(ras.shape) * np.dtype(ras.dtype).itemsize + 4 * len(opened.sequence))
         try:
-            return opened.formulation.decode(opened.ras, opened.sequence)
+            return opened.formulation.decode(ras, opened.sequence)
         except (CorruptDataError, ValueError, IndexError) as exc:
             raise CorruptDataError(f"{self.label}: tensor {name!r}: {exc}") from None
+        except MemoryError:
+            raise StoreError(f"{self.label}: tensor {name!r}: out of memory decoding it") from None
 
     def sequence(self, name: str) -> Sequence:
         """The tensor's opened, queryable symbol Sequence (compressed)."""
@@ -163,11 +183,56 @@ class StoreReader:
         if name not in self._names:
             raise StoreError(f"{self.label}: no tensor {name!r} in store")
         try:
-            return self._group[name]
-        except KeyError:
+            check_name(name)
+            array = self._group[name]
+        except (KeyError, ConfigError):
             raise StoreError(f"{self.label}: tensor {name!r} is listed but missing") from None
+        except Exception as exc:  # zarr parsing hostile array metadata
+            raise StoreError(
+                f"{self.label}: tensor {name!r}: bad array metadata ({type(exc).__name__}: {_line(exc)})"
+            ) from None
+        if not isinstance(array, zarr.Array):
+            raise StoreError(f"{self.label}: tensor {name!r} is not an array")
+        return array
+
+    def _check_memory(self, name: str, nbytes: int) -> None:
+        """Refuse to decode what cannot fit in this machine's memory (or the address-space limit):
+        a one-line error instead of a MemoryError, or an overcommitted allocation the OOM killer ends."""
+        limit = _memory_limit()
+        if nbytes > limit:
+            raise StoreError(
+                f"{self.label}: tensor {name!r}: decoding needs {nbytes:,} bytes, more than the {limit:,} available"
+            )
 
     def _read_plain(self, name: str) -> np.ndarray:
+        # zarr reads (and allocates) by the array metadata: check it against the record and the
+        # stored chunk's size first, so a forged shape cannot make us allocate
+        record = self.info(name)
+        array = self._array(name)
+        dtype = np.dtype(record["dtype"])
+        shape = record["shape"]
+        stored = np.dtype(np.uint16) if dtype == dtypes.BFLOAT16 else dtype
+        if list(array.shape) != shape or np.dtype(array.dtype) != stored:
+            raise CorruptDataError(
+                f"{self.label}: tensor {name!r}: array is {list(array.shape)} {array.dtype}, record says {shape} {dtype}"
+            )
+        if math.prod(shape):
+            if list(array.chunks) != shape:
+                raise CorruptDataError(f"{self.label}: tensor {name!r}: a plain tensor is one chunk of its shape")
+            key = f"{array.path}/{array.metadata.encode_chunk_key((0,) * array.ndim)}"
+            try:
+                size = sync(self._group.store.getsize(key))
+            except FileNotFoundError:
+                raise CorruptDataError(f"{self.label}: tensor {name!r}: chunk {key} is missing") from None
+            except Exception as exc:
+                raise StoreError(
+                    f"{self.label}: tensor {name!r}: cannot stat chunk {key} ({type(exc).__name__}: {_line(exc)})"
+                ) from None
+            if size != math.prod(shape) * dtype.itemsize + 4:
+                raise CorruptDataError(
+                    f"{self.label}: tensor {name!r}: chunk is {size} bytes, {shape} {dtype} needs "
+                    f"{math.prod(shape) * dtype.itemsize + 4}"
+                )
         try:
             data = dtypes.from_storage(np.asarray(self._array(name)[...]), self.info(name)["dtype"])
         except CodecbenchError:
@@ -213,6 +278,7 @@ class StoreReader:
                 raise CorruptDataError("chunk shape or dtype differs from the metadata")
             formulation = registry.formulation(parsed.formulation)
             formulation.check_ras(parsed.ras)
+            formulation.check_symbol_count(parsed.ras, parsed.header["n_symbols"])
             sequence = registry.codec(parsed.codec).open(parsed.payload)
             chunk.check_sequence(parsed, sequence)
         except CodecbenchError as exc:
@@ -230,6 +296,23 @@ def open_store(
         location = parse_location(path_or_store, storage_options)
         return cls(open_read_store(location), location.target)
     return cls(path_or_store, repr(path_or_store))
+
+
+def _memory_limit() -> int:
+    """Bytes one decode may claim: physical memory, or the soft address-space limit if lower."""
+    try:
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on this platform
+        limit = 2**63
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            limit = min(limit, soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return limit
 
 
 def _line(exc: BaseException) -> str:

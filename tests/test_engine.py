@@ -1,0 +1,208 @@
+"""The executor engine: pipelined decode, decoded-unit cache, profile, opt-in sparse compute.
+
+Bit-exactness with every registered codec (cache on and off, threads on and off) on small
+stores; performance is the benchmark's business (benchmarks/executor.py), not asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tinynet import TinyNet
+
+import codecbench
+from codecbench.cli import main
+from codecbench.compress import compress_state_dict
+from codecbench.executor import CompressedConv2d, CompressedLinear
+from codecbench.executor.engine import GroupCache
+from codecbench.executor.runner import model_engine, same_bits
+from codecbench.registry import get_registry
+from codecbench.store.config import StoreConfig
+
+X = torch.randn(2, 3, 20, 20, generator=torch.Generator().manual_seed(3))
+
+
+def _pruned(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """TinyNet's weights, 70% zeroed and the rest on 16 levels: what pq-* formulations code."""
+    state = {}
+    for name, t in net.state_dict().items():
+        if name.endswith("weight"):
+            a = t.numpy().copy()
+            cut = np.quantile(np.abs(a), 0.7)
+            levels = np.linspace(-np.abs(a).max(), np.abs(a).max(), 16).astype(np.float32)
+            q = levels[np.abs(a[..., None] - levels).argmin(-1)]
+            t = torch.from_numpy(np.where(np.abs(a) > cut, q, np.float32(0)).astype(np.float32))
+        state[name] = t
+    return state
+
+
+@pytest.fixture(scope="module")
+def pruned_net() -> TinyNet:
+    torch.manual_seed(1)
+    net = TinyNet().eval()
+    net.load_state_dict(_pruned(net))
+    return net
+
+
+def _store(tmp_path: Path, net: torch.nn.Module, formulation: str, codec: str) -> Path:
+    path = tmp_path / f"{formulation}-{codec}.zarr"
+    return compress_state_dict(net.state_dict(), path, StoreConfig.simple(formulation, codec), progress=False)
+
+
+def _groups_per_pass(model: torch.nn.Module) -> int:
+    return sum(len(m.cuts) - 1 for m in model.modules() if isinstance(m, (CompressedConv2d, CompressedLinear)))
+
+
+@pytest.mark.parametrize("codec", get_registry().names("codec"))
+def test_every_codec_bit_exact_cache_on_and_off(tmp_path: Path, pruned_net: TinyNet, codec: str) -> None:
+    with torch.inference_mode():
+        expected = pruned_net(X)
+    path = _store(tmp_path, pruned_net, "pq-element", codec)
+    for options in (
+        {"cache_bytes": 0},
+        {"cache_bytes": 1 << 30},  # everything cached: the second pass is all hits
+        {"cache_bytes": 40_000, "workers": 1},  # part cached
+        {"cache_bytes": 0, "workers": 0},  # no threads: decode inline, in order
+    ):
+        model = codecbench.open(path).load_model(TinyNet(), group_weights=5000, **options)
+        with torch.inference_mode():
+            outputs = [model(X) for _ in range(2)]
+        assert all(same_bits(got, expected) for got in outputs), (codec, options)
+
+
+@pytest.mark.parametrize(("formulation", "codec"), [("float-split", "wavelet-tree"), ("pq-block", "huffman-fast")])
+def test_other_formulations_bit_exact(tmp_path: Path, pruned_net: TinyNet, formulation: str, codec: str) -> None:
+    with torch.inference_mode():
+        expected = pruned_net(X)
+    model = codecbench.open(_store(tmp_path, pruned_net, formulation, codec)).load_model(
+        TinyNet(), group_weights=5000, cache_bytes=1 << 20
+    )
+    with torch.inference_mode():
+        assert same_bits(model(X), expected) and same_bits(model(X), expected)
+
+
+def test_cache_counts_hits_and_misses(tmp_path: Path, pruned_net: TinyNet) -> None:
+    path = _store(tmp_path, pruned_net, "pq-element", "wavelet-tree")
+    model = codecbench.open(path).load_model(TinyNet(), group_weights=5000, cache_bytes=1 << 30, profile=True)
+    engine = model_engine(model)
+    n = _groups_per_pass(model)
+    with torch.inference_mode():
+        model(X)
+        assert (engine.cache.hits, engine.cache.misses, len(engine.cache)) == (0, n, n)
+        model(X)
+    stats = engine.cache.stats()
+    assert (stats["hits"], stats["misses"], stats["evictions"]) == (n, n, 0)
+    assert stats["bytes"] == sum(p.numel() * 4 for name, p in pruned_net.named_parameters() if name.endswith("weight"))
+    assert sum(s.cache_hits for s in engine.stats.values()) == n
+
+    off = codecbench.open(path).load_model(TinyNet(), group_weights=5000)
+    with torch.inference_mode():
+        off(X)
+        off(X)
+    assert model_engine(off).cache.stats()["hits"] == model_engine(off).cache.stats()["misses"] == 0
+    assert len(model_engine(off).cache) == 0  # the default keeps nothing
+
+
+def test_small_cache_stays_in_budget_and_still_hits(tmp_path: Path, pruned_net: TinyNet) -> None:
+    """A budget below the model: plain LRU on a cyclic pass would never hit; ours keeps what it
+    admitted this pass, so the second pass hits about the budget's share."""
+    path = _store(tmp_path, pruned_net, "pq-element", "huffman-fast")
+    budget = 60_000
+    model = codecbench.open(path).load_model(TinyNet(), group_weights=5000, cache_bytes=budget)
+    engine = model_engine(model)
+    n = _groups_per_pass(model)
+    with torch.inference_mode():
+        for _ in range(3):
+            model(X)
+    stats = engine.cache.stats()
+    assert stats["peak_bytes"] <= budget and stats["bytes"] <= budget
+    assert 0 < stats["hits"] < 2 * n and stats["hits"] + stats["misses"] == 3 * n
+    assert stats["refused"] > 0
+
+
+def test_lru_evicts_groups_of_earlier_passes_first() -> None:
+    cache = GroupCache(300)
+    t = {k: torch.zeros(25) for k in "abcd"}  # 100 bytes each
+    assert cache.put("a", t["a"], 1) and cache.put("b", t["b"], 1) and cache.put("c", t["c"], 1)
+    assert not cache.put("d", t["d"], 1)  # all used this pass: refused
+    assert cache.get("b", 2) is t["b"]  # pass 2 uses b: a is now the least recently used
+    assert cache.put("d", t["d"], 2)
+    assert cache.get("a", 2) is None and cache.get("c", 2) is t["c"]
+    assert cache.stats() | {} == {
+        "budget_bytes": 300,
+        "bytes": 300,
+        "peak_bytes": 300,
+        "groups": 3,
+        "hits": 2,
+        "misses": 1,
+        "evictions": 1,
+        "refused": 1,
+    }
+
+
+def test_profile_splits_each_layer(tmp_path: Path, pruned_net: TinyNet) -> None:
+    path = _store(tmp_path, pruned_net, "pq-element", "wavelet-tree")
+    model = codecbench.open(path).load_model(TinyNet(), group_weights=5000, profile=True)
+    with torch.inference_mode():
+        model(X)
+        model(X)
+    stats = model_engine(model).stats
+    names = [n for n, m in model.named_modules() if isinstance(m, (CompressedConv2d, CompressedLinear))]
+    assert list(stats) == names
+    for name, s in stats.items():
+        layer = model.get_submodule(name)
+        assert s.calls == 2 and s.groups == 2 * (len(layer.cuts) - 1)
+        assert s.symbols == 2 * (len(layer.opened.sequence) - (len(layer.cuts) - 2))  # less the cut delimiters
+        assert min(s.extract, s.decode, s.compute, s.wall) > 0 and s.wait >= 0
+        assert s.wall >= s.compute
+
+
+def test_abandoned_group_iteration_returns_buffers(tmp_path: Path, pruned_net: TinyNet) -> None:
+    path = _store(tmp_path, pruned_net, "pq-element", "raw")
+    model = codecbench.open(path).load_model(TinyNet(), group_weights=1)
+    layer = model.head[0]
+    for k0, k1, w in layer.weight_groups():
+        assert w.shape == (k1 - k0, 640)
+        break  # in-flight groups are waited for and their buffers returned
+    assert model_engine(model).workset == 0
+    with torch.inference_mode():
+        assert same_bits(model(X), pruned_net(X))
+
+
+def test_sparse_compute_is_opt_in_and_not_claimed_exact(tmp_path: Path, pruned_net: TinyNet) -> None:
+    path = _store(tmp_path, pruned_net, "pq-element", "huffman-fast")
+    model = codecbench.open(path).load_model(TinyNet(), sparse_compute=True)
+    assert all(m.computes_sparse() for m in model.modules() if isinstance(m, CompressedLinear))
+    with torch.inference_mode():
+        got, expected = model(X), pruned_net(X)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)  # close; equal bits not promised
+    default = codecbench.open(path).load_model(TinyNet())
+    assert not any(m.computes_sparse() for m in default.modules() if isinstance(m, CompressedLinear))
+
+
+def test_cli_run_profile_cache_and_sparse_report(alexnet_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = str(alexnet_store)
+    assert main(["run", store, "--profile", "--cache-mb", "64", "--repeat", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    profile = result["profile"]
+    assert profile["passes"] == 2
+    layers = [layer["name"] for layer in profile["layers"]]
+    assert layers == ["features.0", "features.3", "features.6", "features.8", "features.10"] + [
+        "classifier.1",
+        "classifier.4",
+        "classifier.6",
+    ]
+    for layer in profile["layers"]:
+        assert set(layer) >= {"select", "extract", "decode", "compute", "wait", "wall", "groups", "cache_hits"}
+    cache = result["cache"]
+    assert cache["budget_bytes"] == 64 << 20 and cache["hits"] + cache["misses"] == profile["total"]["groups"]
+    assert cache["hits"] > 0 and cache["bytes"] <= cache["budget_bytes"]
+    assert result["stored_bytes"] > 0 and result["activation_bytes"] > 0 and result["baseline_rss_mb"] > 0
+
+    assert main(["run", store, "--profile"]) == 0
+    text = capsys.readouterr().out
+    assert "extract" in text and "decode" in text and "compute" in text and "classifier.1" in text
