@@ -14,7 +14,7 @@ from codecbench.errors import ConfigError
 from codecbench.models import build_model, describe_source, load_weights
 from codecbench.models.prune import PruneConfig, prune_quantize
 from codecbench.store.config import StoreConfig
-from codecbench.store.writer import write_store
+from codecbench.store.writer import PrecomputedChunks, write_store
 
 
 def to_numpy(name: str, tensor: torch.Tensor) -> np.ndarray:
@@ -22,20 +22,6 @@ def to_numpy(name: str, tensor: torch.Tensor) -> np.ndarray:
         return dtypes.to_numpy(tensor)
     except (TypeError, RuntimeError) as exc:  # dtypes numpy cannot hold (complex32, float8, ...)
         raise ConfigError(f"tensor {name!r}: dtype {tensor.dtype} cannot be stored ({exc})") from None
-
-
-class PrecomputedChunks:
-    """A ChunkEncoder (:mod:`codecbench.store.writer`) handing over chunk objects already
-    encoded and checked (``--auto`` measured them)."""
-
-    def __init__(self, blobs: Mapping[str, bytes]) -> None:
-        self.blobs = blobs
-
-    def submit(self, name: str, tensor: np.ndarray, plan: Any) -> str:
-        return name
-
-    def result(self, handle: str) -> bytes:
-        return self.blobs[handle]
 
 
 def compress_state_dict(

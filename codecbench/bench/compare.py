@@ -48,7 +48,7 @@ from codecbench.errors import ConfigError
 from codecbench.models import build_model, load_weights
 from codecbench.models.prune import PruneConfig, prune_quantize
 from codecbench.registry import get_registry
-from codecbench.store.writer import TensorPlan, write_store
+from codecbench.store.writer import PrecomputedChunks, TensorPlan, write_store
 
 MAIN_FORMULATION = {"no": "float-split", "yes": "pq-element"}
 #: paper columns: HF = element + Huffman, WT-E / WT-B = element / block + balanced wavelet tree
@@ -137,19 +137,6 @@ def run_store(path: Path, batch: int, reps: int, dense: bool = False) -> dict[st
         raise RuntimeError(f"codecbench run {path} failed: {proc.stderr.strip().splitlines()[-1:]}")
     data = json.loads(proc.stdout)
     return {"seconds": data["seconds"], "peak_rss_mb": data["peak_rss_mb"], "top1": data.get("top1")}
-
-
-class _Precomputed:
-    """A ChunkEncoder (see :mod:`codecbench.store.writer`) handing over chunks already measured."""
-
-    def __init__(self, blobs: dict[str, bytes]) -> None:
-        self.blobs = blobs
-
-    def submit(self, name: str, tensor: np.ndarray, plan: TensorPlan) -> str:
-        return name
-
-    def result(self, handle: str) -> bytes:
-        return self.blobs[handle]
 
 
 def bench_model(model_name: str, cfg: BenchConfig, bar: Any) -> dict[str, Any]:
@@ -242,7 +229,7 @@ def _inference(
             pair = next(p for p in pairs_for(setting, cfg) if p.label == label)
             plans = {k: (TensorPlan(**pair.plan_fields()) if k in blobs else TensorPlan.plain()) for k in tensors}
             path = Path(tmp) / f"{len(results)}.zarr"
-            write_store(path, tensors, plans, {"model": model_name}, progress=False, encoder=_Precomputed(blobs))
+            write_store(path, tensors, plans, {"model": model_name}, progress=False, encoder=PrecomputedChunks(blobs))
             stored = sum(len(b) for b in blobs.values())
             results[label] = {"stored_weight_bytes": stored}
             reps = 1 if pair.codec == "huffman" else cfg.reps  # the paper's baseline: one (slow) pass

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from codecbench.bench.measure import h0
 from codecbench.bench.wavelet_tree import machine_info
 from codecbench.models import load_weights
 from codecbench.models.prune import PruneConfig, prune_quantize
@@ -59,15 +60,6 @@ def all_codecs() -> list[tuple[str, str, dict]]:
     """The built-in columns, then every other registered codec (plugins) with its defaults."""
     builtin = {name for _, name, _ in CODECS}
     return [*CODECS, *((name, name, {}) for name in get_registry().names("codec") if name not in builtin)]
-
-
-def h0(symbols: np.ndarray) -> float:
-    """Order-0 entropy of ``symbols`` in bits per symbol."""
-    if symbols.size == 0:
-        return 0.0
-    _, counts = np.unique(symbols, return_counts=True)
-    p = counts / symbols.size
-    return float(-(p * np.log2(p)).sum())
 
 
 def weight_tensors(model: str, weights: str) -> dict[str, np.ndarray]:

@@ -125,6 +125,15 @@ def check_exact_count(ras: RAS, n_symbols: int, per_unit: int, name: str) -> Non
         )
 
 
+def frame_units(unit_symbols: np.ndarray, delimiter: int) -> np.ndarray:
+    """The RAS of fixed-length units: ``(n, k)`` symbols per unit joined by one ``delimiter``
+    between units (``unit_0 D unit_1 ... D unit_{n-1}``), as a contiguous uint32 array."""
+    n, k = unit_symbols.shape
+    framed = np.full((n, k + 1), delimiter, dtype=np.uint32)
+    framed[:, :k] = unit_symbols
+    return np.ascontiguousarray(framed.reshape(-1)[: max(n * (k + 1) - 1, 0)])
+
+
 def check_unit_range(ras: RAS, k0: int, k1: int) -> tuple[int, int]:
     k0, k1 = int(k0), int(k1)
     if not 0 <= k0 <= k1 <= ras.n_units:

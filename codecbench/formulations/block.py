@@ -15,7 +15,14 @@ import numba
 import numpy as np
 
 from codecbench.errors import CorruptDataError
-from codecbench.formulations.base import RAS, Formulation, check_exact_count, check_out, check_unit_range
+from codecbench.formulations.base import (
+    RAS,
+    Formulation,
+    check_exact_count,
+    check_out,
+    check_unit_range,
+    frame_units,
+)
 from codecbench.formulations.blocks import (
     block_dictionary,
     check_dictionary,
@@ -41,11 +48,9 @@ class BlockFormulation(Formulation):
         dtype = tensor.dtype.newbyteorder("=")
         values, blocks, inverse = block_dictionary(blocks3.reshape(-1, block), dtype)
         delimiter = blocks.shape[0]
-        framed = np.full((n, nb + 1), delimiter, dtype=np.uint32)
-        framed[:, :nb] = inverse.reshape(n, nb)
-        symbols = framed.reshape(-1)[: max(n * (nb + 1) - 1, 0)]
+        symbols = frame_units(inverse.reshape(n, nb), delimiter)
         return RAS(
-            symbols=np.ascontiguousarray(symbols),
+            symbols=symbols,
             alphabet_size=delimiter + 1,
             delimiter=delimiter,
             n_units=n,

@@ -16,7 +16,14 @@ import numpy as np
 
 from codecbench.dtypes import is_float
 from codecbench.errors import CorruptDataError
-from codecbench.formulations.base import RAS, Formulation, check_exact_count, check_out, check_unit_range
+from codecbench.formulations.base import (
+    RAS,
+    Formulation,
+    check_exact_count,
+    check_out,
+    check_unit_range,
+    frame_units,
+)
 from codecbench.hookspecs import hookimpl
 
 
@@ -66,11 +73,9 @@ class ElementFormulation(Formulation):
         values = keys_to_values(unique_keys, dtype)
         delimiter = int(values.size)
         n, u = tensor.shape[0], int(np.prod(tensor.shape[1:], dtype=np.int64))
-        framed = np.full((n, u + 1), delimiter, dtype=np.uint32)
-        framed[:, :u] = inverse.reshape(n, u)
-        symbols = framed.reshape(-1)[: max(n * (u + 1) - 1, 0)]
+        symbols = frame_units(inverse.reshape(n, u), delimiter)
         return RAS(
-            symbols=np.ascontiguousarray(symbols),
+            symbols=symbols,
             alphabet_size=delimiter + 1,
             delimiter=delimiter,
             n_units=n,

@@ -21,7 +21,14 @@ import numpy as np
 
 from codecbench.dtypes import is_float
 from codecbench.errors import CorruptDataError
-from codecbench.formulations.base import RAS, Formulation, check_exact_count, check_out, check_unit_range
+from codecbench.formulations.base import (
+    RAS,
+    Formulation,
+    check_exact_count,
+    check_out,
+    check_unit_range,
+    frame_units,
+)
 from codecbench.formulations.blocks import native_tensor
 from codecbench.hookspecs import hookimpl
 
@@ -46,13 +53,11 @@ class FloatSplitFormulation(Formulation):
         n = tensor.shape[0]
         u = int(np.prod(tensor.shape[1:], dtype=np.int64))
         delimiter = int(high.size)
-        framed = np.full((n, u + 1), delimiter, dtype=np.uint32)
-        framed[:, :u] = inverse.reshape(n, u)
         mantissa = np.zeros(_words(bits.size, low_bits), dtype=np.uint64)
         if low_bits:
             _pack(bits.astype(np.uint64), low_bits, mantissa)
         return RAS(
-            symbols=np.ascontiguousarray(framed.reshape(-1)[: max(n * (u + 1) - 1, 0)]),
+            symbols=frame_units(inverse.reshape(n, u), delimiter),
             alphabet_size=delimiter + 1,
             delimiter=delimiter,
             n_units=n,

@@ -32,7 +32,6 @@ assigned with one ``searchsorted`` on the midpoints.
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 import zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -43,6 +42,7 @@ import numpy as np
 
 from codecbench.dtypes import is_float
 from codecbench.errors import ConfigError
+from codecbench.store.config import read_toml
 
 MAX_BITS = 16
 MAX_ITERATIONS = 50
@@ -67,16 +67,7 @@ class PruneConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> PruneConfig:
-        where = str(path)
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{where}: prune config file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{where}: cannot read prune config: {exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{where}: malformed TOML: {exc}") from None
-        return cls.from_dict(data, where)
+        return cls.from_dict(read_toml(path, "prune config"), str(path))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "prune config") -> PruneConfig:

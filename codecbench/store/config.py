@@ -50,16 +50,7 @@ class StoreConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> StoreConfig:
-        where = str(path)
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{where}: config file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{where}: cannot read config: {exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{where}: malformed TOML: {exc}") from None
-        return cls.from_dict(data, where)
+        return cls.from_dict(read_toml(path, "config"), str(path))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "config") -> StoreConfig:
@@ -87,6 +78,19 @@ class StoreConfig:
 
     def plans(self, tensors: Mapping[str, np.ndarray]) -> dict[str, TensorPlan]:
         return {name: self.plan_for(name, t) for name, t in tensors.items()}
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """A TOML file as a dict; any failure is a one-line ConfigError naming the file."""
+    where = str(path)
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: {what} file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read {what}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: malformed TOML: {exc}") from None
 
 
 def _plan(entry: Any, label: str) -> TensorPlan:
