@@ -133,9 +133,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pq", default="no,yes", help="no, yes or no,yes: without / with prune + quantize")
     p.add_argument("--codecs", help="comma-separated codec names (default: every registered codec)")
     p.add_argument("--formulations", help="comma-separated formulation names (default: every registered one)")
-    p.add_argument("--batch", default="1,8", help="batch sizes for inference timing (default 1,8)")
-    p.add_argument("--repeat", type=int, default=3, help="timed repetitions per measurement (median)")
-    p.add_argument("--quick", action="store_true", help="AlexNet-sized subset: convs and the last fc only (CI)")
+    p.add_argument("--batch", default=None, help="batch sizes for inference timing (default 1,8; --quick: 1)")
+    p.add_argument(
+        "--repeat", type=int, default=None, help="timed repetitions per measurement, median (default 3; --quick: 1)"
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="AlexNet, convs and the last fc only; inference of dense, wavelet-tree and the Huffmans only (CI)",
+    )
+    p.add_argument(
+        "--huffman-max-symbols",
+        type=int,
+        default=None,
+        help="code layers of at most this many symbols with the paper's ~1 M symbols/s huffman (default 2**23)",
+    )
     p.add_argument("-o", "--output", default="bench-out", help="directory for results.json, tables.md, CSV, plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the results JSON path and totals as JSON")
@@ -543,12 +555,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     pq = names(args.pq) or []
     if not pq or set(pq) - {"no", "yes"}:
         raise ConfigError(f"--pq must be no, yes or no,yes, not {args.pq!r}")
+    batch_text = args.batch or ("1" if args.quick else "1,8")
+    repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
     try:
-        batches = [int(b) for b in names(args.batch) or []]
+        batches = [int(b) for b in names(batch_text) or []]
     except ValueError:
         raise ConfigError(f"--batch must be comma-separated integers, not {args.batch!r}") from None
-    if not batches or min(batches) < 1 or args.repeat < 1:
+    if not batches or min(batches) < 1 or repeat < 1:
         raise ConfigError("--batch sizes and --repeat must be >= 1")
+    if args.huffman_max_symbols is not None and args.huffman_max_symbols < 0:
+        raise ConfigError("--huffman-max-symbols must be >= 0")
     models = names(args.models) or []
     if args.quick and args.models == "alexnet,vgg16":
         models = ["alexnet"]
@@ -561,9 +577,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         batches=batches,
         quick=args.quick,
         out=Path(args.output),
-        reps=args.repeat,
+        reps=repeat,
         progress=not (args.quiet or args.json),
     )
+    if args.huffman_max_symbols is not None:
+        cfg.slow_max_symbols = args.huffman_max_symbols
     results = run_bench(cfg)
     summary = {
         "output": str(cfg.out),

@@ -26,6 +26,8 @@ def test_outputs_written(quick: tuple[dict, Path]) -> None:
     results, out = quick
     assert (out / "tables.md").read_text().count("\n### alexnet") == 2
     assert (out / "layers.csv").read_text().splitlines()[0].startswith("model,pq,layer")
+    summary = (out / "summary.md").read_text()
+    assert "| alexnet | no | 26.26 |" in summary and "| alexnet | yes | 26.26 |" in summary  # quick: 6 layers
     plots = results["outputs"]["plots"]
     assert isinstance(plots, str) or all((out / p).stat().st_size > 1000 for p in plots)
 
@@ -76,7 +78,41 @@ def test_inference_beside_dense(quick: tuple[dict, Path]) -> None:
 
 
 def test_bad_options_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    for argv in (["--pq", "maybe"], ["--batch", "x"], ["--models", "resnet"], ["--codecs", "nope"]):
+    for argv in (
+        ["--pq", "maybe"],
+        ["--batch", "x"],
+        ["--models", "resnet"],
+        ["--codecs", "nope"],
+        ["--huffman-max-symbols", "-1"],
+    ):
         assert main(["bench", *argv, "-o", str(tmp_path / "b"), "--quiet"]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("codecbench: error:") and "\n" not in err
+
+
+def test_paper_huffman_limits_are_recorded(tmp_path: Path) -> None:
+    """Layers over --huffman-max-symbols are skipped for the paper's huffman with the reason;
+    then no complete huffman store exists, so its inference is skipped, not half-measured.
+    The huffman-fast column is unaffected, and huffman runs only on element and the main
+    formulation."""
+    out = tmp_path / "b"
+    argv = ["bench", "--quick", "--pq", "yes", "--codecs", "huffman,huffman-fast"]
+    argv += ["--formulations", "pq-element,pq-block", "--huffman-max-symbols", "200000"]
+    assert main([*argv, "-o", str(out), "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["huffman_max_symbols"] == 200000
+    setting = results["models"]["alexnet"]["settings"]["yes"]
+    for name, row in setting["layers"].items():
+        assert "pq-block/huffman" not in row["pairs"]  # not where the paper has it
+        hf = row["pairs"]["pq-element/huffman"]
+        fast = row["pairs"]["pq-element/huffman-fast"]
+        assert fast["stored_bytes"] is not None, name
+        if hf["n_symbols"] > 200000:
+            assert hf["stored_bytes"] is None and "symbols > 200000" in hf["skipped"], name
+        else:
+            assert hf["stored_bytes"] is not None and hf["decode_s"] > 0, name
+    assert "pq-element/huffman" not in setting["totals"]["all"]["pairs"]
+    inference = setting["inference"]
+    assert "layer(s) not coded" in inference["pq-element/huffman"]["skipped"]
+    assert "speedup_vs_huffman" not in inference["pq-element/huffman-fast"]["1"]
+    assert "skipped: " in (out / "tables.md").read_text()

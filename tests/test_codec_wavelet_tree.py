@@ -1065,3 +1065,15 @@ def test_huffman_tree_with_more_than_2_20_internal_nodes() -> None:
         assert seq.rank(c, n) == where.size
     absent = int(np.setdiff1d(np.arange(100), distinct)[0])
     assert seq.rank(absent, n) == 0
+
+
+@pytest.mark.parametrize("top", [2**24 - 1, 2**24, 2**32 - 1])
+def test_symbols_either_side_of_the_build_lookup_table(top: int) -> None:
+    """Building maps each symbol to its index among the present ones through a lookup table
+    below 2**24 and a binary search above: both give the same tree."""
+    rng = np.random.default_rng(top % 1000)
+    palette = np.array([0, 7, top // 3, top - 1, top], dtype=np.uint32)
+    s = rng.choice(palette, size=3000, p=[0.5, 0.2, 0.15, 0.1, 0.05]).astype(np.uint32)
+    seq = CODEC.open(CODEC.encode(s, top + 1))
+    np.testing.assert_array_equal(seq.extract(0, s.size), s)
+    assert seq.rank(top, s.size) == int((s == top).sum())

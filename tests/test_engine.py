@@ -17,6 +17,7 @@ from tinynet import TinyNet
 import codecbench
 from codecbench.cli import main
 from codecbench.compress import compress_state_dict
+from codecbench.errors import CorruptDataError
 from codecbench.executor import CompressedConv2d, CompressedLinear
 from codecbench.executor.engine import GroupCache
 from codecbench.executor.runner import model_engine, same_bits
@@ -206,3 +207,15 @@ def test_cli_run_profile_cache_and_sparse_report(alexnet_store: Path, capsys: py
     assert main(["run", store, "--profile"]) == 0
     text = capsys.readouterr().out
     assert "extract" in text and "decode" in text and "compute" in text and "classifier.1" in text
+
+
+def test_decode_error_in_a_worker_names_the_tensor(tmp_path: Path, pruned_net: TinyNet) -> None:
+    path = _store(tmp_path, pruned_net, "pq-element", "raw")
+    model = codecbench.open(path).load_model(TinyNet(), group_weights=1)
+    layer = model.head[0]
+    only_delimiters = np.full(8, layer.opened.ras.delimiter, dtype=np.uint32)
+    layer.opened.sequence.extract = lambda start, stop: only_delimiters  # wrong unit count
+    with pytest.raises(CorruptDataError, match=f"^{layer.source.name}: pq-element: the symbols do not hold"):
+        with torch.inference_mode():
+            model(X)
+    assert model_engine(model).workset == 0  # every buffer came back

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from codecbench.bench.measure import Pair, codec_variants, measure_layer
+from codecbench.bench.measure import Pair, codec_variants, measure_pair
 from codecbench.errors import ConfigError
 from codecbench.registry import get_registry
 from codecbench.store.writer import TensorPlan
@@ -76,9 +76,10 @@ def auto_plans(
     with tqdm(total=len(names) * len(pairs), desc="auto", unit="candidate", disable=not progress, leave=False) as bar:
         for name in names:
             results, chunks = [], {}
+            encoded: dict[Any, Any] = {}  # one formulation encode per tensor, shared by the codecs
             for pair in pairs:
                 bar.set_postfix_str(f"{name} {pair.label}"[:60])
-                result, blob = measure_layer(tensors[name], pair, reps=1, time_it=True)
+                result, blob = measure_pair(tensors[name], pair, encoded, reps=1)
                 results.append((pair, result.as_dict()))
                 if blob is not None:
                     chunks[pair.label] = blob

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from codecbench.bench.compare import PAPER_COLUMNS
+from codecbench.bench.compare import MAIN_FORMULATION, PAPER_COLUMNS
 
 MB = 1e6
 
@@ -73,9 +73,12 @@ def inference_table(model: str, pq: str, setting: dict[str, Any]) -> str:
     batches = [b for b in inference["dense"]]
     head = ["store", *(f"batch {b} ms" for b in batches), *(f"vs dense b{b}" for b in batches)]
     head += [f"vs huffman b{b}" for b in batches] + [f"vs huffman-fast b{b}" for b in batches] + ["peak RSS MB"]
-    lines = [f"#### {model}, PQ {pq}: inference (median forward, subprocess per store)", ""]
+    lines = [f"#### {model}, PQ {pq}: inference (median forward, a process per run)", ""]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, entry in inference.items():
+        if "skipped" in entry:
+            lines.append(f"| {label} | skipped: {entry['skipped']} |" + " |" * (len(head) - 2))
+            continue
         cells = [f"{entry[b]['seconds'] * 1e3:.1f}" for b in batches]
         cells += [f"{entry[b]['vs_dense']:.2f}x" for b in batches]
         for ref in ("huffman", "huffman-fast"):
@@ -84,7 +87,15 @@ def inference_table(model: str, pq: str, setting: dict[str, Any]) -> str:
             ]
         cells.append(f"{max(entry[b]['peak_rss_mb'] for b in batches):.0f}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "`vs dense`: time / dense time (lower is better); `vs huffman*`: speedup (higher is better).", ""]
+    lines += [
+        "",
+        "`vs dense`: time / dense time (lower is better); `vs huffman*`: speedup (higher is better). "
+        "Median of `--repeat` forwards after one warm-up pass; `huffman` decodes each layer whole in "
+        "one pass (one timed forward, no warm-up). Peak RSS: of the "
+        "run's process, forked from a server with torch and codecbench imported; library pages the run "
+        "never touches are not counted, so it reads about 75 MB below a fresh `codecbench run`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -110,7 +121,7 @@ def write_csv(results: dict[str, Any], out: Path) -> Path:
     path = out / "layers.csv"
     fields = [
         "model", "pq", "layer", "kind", "original_bytes", "pair", "stored_bytes", "cr", "n_symbols", "alphabet",
-        "h0_bits", "bound_bytes", "bits_per_weight", "decode_s", "compute_s", "skipped",
+        "h0_bits", "bound_bytes", "bits_per_weight", "encode_s", "decode_s", "compute_s", "skipped",
     ]  # fmt: skip
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
@@ -136,6 +147,7 @@ def write_csv(results: dict[str, Any], out: Path) -> Path:
                                 "h0_bits": p["h0_bits"],
                                 "bound_bytes": p["n_symbols"] * p["h0_bits"] / 8 + p["side_bytes"],
                                 "bits_per_weight": 8 * stored / n_weights if stored and n_weights else None,
+                                "encode_s": p.get("encode_s"),
                                 "decode_s": p["decode_s"],
                                 "compute_s": row["compute_s"],
                                 "skipped": p["skipped"],
@@ -144,27 +156,28 @@ def write_csv(results: dict[str, Any], out: Path) -> Path:
     return path
 
 
-def _reference(pairs: dict[str, Any]) -> dict[str, Any] | None:
-    """The layer's speed reference: the paper's huffman where measured, else huffman-fast
-    (both element-wise where present, as the paper's HF)."""
-    for suffix in ("/huffman", "/huffman-fast"):
-        found = [p for label, p in pairs.items() if label.endswith(suffix) and p["decode_s"]]
-        element = [p for label, p in pairs.items() if label == "element" + suffix and p["decode_s"]]
-        if element or found:
-            return (element or found)[0]
+def _reference(pairs: dict[str, Any], codec: str, main: str) -> dict[str, Any] | None:
+    """A layer's speed reference for ``codec``: element-wise where measured (the paper's HF
+    is element + Huffman), else the setting's main formulation (``float-split`` on
+    unquantized floats, where element-wise alphabets are skipped)."""
+    for formulation in ("element", main):
+        p = pairs.get(f"{formulation}/{codec}")
+        if p and p["decode_s"]:
+            return p
     return None
 
 
-def _points(results: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, list[tuple[float, float, float]]]:
-    """Per pair: (CR, speedup vs the paper's huffman, layer weights) of every measured layer;
-    speedup = (huffman extract+decode + compute) / (pair's extract+decode + compute)."""
+def _points(results: dict[str, Any], kinds: tuple[str, ...], codec: str) -> dict[str, list[tuple[float, float, float]]]:
+    """Per pair: (CR, speedup vs ``codec``, layer weights) of every layer where the reference
+    was measured; speedup = (reference extract+decode + compute) / (pair's extract+decode +
+    compute), the layer's compute being the dense op's time at batch 1."""
     points: dict[str, list[tuple[float, float, float]]] = {}
     for data in results["models"].values():
-        for setting in data["settings"].values():
+        for pq, setting in data["settings"].items():
             for row in setting["layers"].values():
                 if row["kind"] not in kinds or not row["compute_s"]:
                     continue
-                ref = _reference(row["pairs"])
+                ref = _reference(row["pairs"], codec, MAIN_FORMULATION[pq])
                 if ref is None:
                     continue
                 for label, p in row["pairs"].items():
@@ -184,40 +197,119 @@ def write_plots(results: dict[str, Any], out: Path) -> list[str] | str:
         import matplotlib.pyplot as plt
     except ImportError:
         return 'skipped: matplotlib is not installed (pip install "codecbench[plot]")'
+    from matplotlib.lines import Line2D
+
+    every = {label for codec in ("huffman", "huffman-fast") for label in _points(results, ("conv", "fc"), codec)}
+    codecs = sorted({label.split("/", 1)[1] for label in every})
+    formulations = sorted({label.split("/", 1)[0] for label in every})
+    colors = {c: plt.get_cmap("tab10")(i % 10) for i, c in enumerate(codecs)}  # codec: color
+    markers = {f: "os^Dvpx*"[i % 8] for i, f in enumerate(formulations)}  # formulation: marker
+
+    def scatter(ax: Any, points: dict[str, list[tuple[float, float, float]]], x: int) -> None:
+        for label, pts in sorted(points.items()):
+            formulation, codec = label.split("/", 1)
+            ax.scatter([p[x] for p in pts], [p[1] for p in pts], s=16, alpha=0.75, color=colors[codec],
+                       marker=markers[formulation], linewidths=0)  # fmt: skip
+
+    def legend(fig: Any) -> None:
+        handles = [Line2D([], [], ls="", marker="o", color=colors[c], label=c) for c in codecs]
+        handles += [Line2D([], [], ls="", marker=markers[f], color="0.3", label=f) for f in formulations]
+        fig.legend(handles=handles, loc="center right", fontsize=8, title="codec (color), formulation (marker)")
+
     written = []
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
-    for ax, (title, kinds) in zip(
-        axes, (("all layers", ("conv", "fc")), ("conv", ("conv",)), ("fc", ("fc",))), strict=True
-    ):
-        for label, pts in sorted(_points(results, kinds).items()):
-            ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, label=label)
-        ax.set(xscale="log", yscale="log", xlabel="compression rate (original / stored)", title=title)
-        ax.set_ylabel("speedup vs element/huffman (extract+decode+compute)")
-    if axes[0].get_legend_handles_labels()[0]:
-        axes[0].legend(fontsize=6, loc="best")
-    fig.suptitle("Fig. 3 analog: speedup against compression rate, per layer")
-    fig.tight_layout()
+    fig, axes = plt.subplots(2, 3, figsize=(18, 10))
+    for row, codec in enumerate(("huffman", "huffman-fast")):
+        for ax, (title, kinds) in zip(
+            axes[row], (("all layers", ("conv", "fc")), ("conv", ("conv",)), ("fc", ("fc",))), strict=True
+        ):
+            scatter(ax, _points(results, kinds, codec), 0)
+            ax.set(xscale="log", yscale="log", xlabel="compression rate (original / stored)", title=title)
+            ax.set_ylabel(f"speedup vs {codec} (extract+decode+compute)")
+            ax.grid(True, which="major", alpha=0.3)
+    fig.suptitle(
+        "Fig. 3 analog: speedup against compression rate, per layer; reference: element/<codec> where "
+        "measured, else the main formulation (layers where the reference was not measured are left out)",
+        fontsize=10,
+    )
+    fig.tight_layout(rect=(0, 0, 0.8, 0.97))
+    legend(fig)
     path = out / "fig3_speedup_vs_cr.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     written.append(path.name)
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for label, pts in sorted(_points(results, ("conv", "fc")).items()):
-        ax.scatter([p[2] for p in pts], [p[1] for p in pts], s=14, label=label)
-    ax.set(xscale="log", yscale="log", xlabel="layer size (weights)", ylabel="speedup vs huffman")
-    ax.set_title("Fig. 4 analog: speedup against layer size")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=6)
-    fig.tight_layout()
+    fig, axes = plt.subplots(1, 2, figsize=(16, 5.5))
+    for ax, codec in zip(axes, ("huffman", "huffman-fast"), strict=True):
+        scatter(ax, _points(results, ("conv", "fc"), codec), 2)
+        ax.set(xscale="log", yscale="log", xlabel="layer size (weights)", ylabel=f"speedup vs {codec}")
+        ax.grid(True, which="major", alpha=0.3)
+    fig.suptitle("Fig. 4 analog: speedup against layer size")
+    fig.tight_layout(rect=(0, 0, 0.78, 0.95))
+    legend(fig)
     path = out / "fig4_speedup_vs_size.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     written.append(path.name)
     return written
 
 
+def summary(results: dict[str, Any]) -> str:
+    """Two short tables over every model and setting: whole-model sizes (the paper's columns,
+    the main formulation with the Huffman-shaped wavelet tree and with huffman-fast, and the
+    smallest pair), and inference of those stores beside dense and the paper's huffman."""
+    size_head = ["model", "PQ", "origin MB", "H0 bound MB", "HF", "WT-E", "WT-B", "main / WT", "main / huffman-fast"]
+    sizes = ["| " + " | ".join([*size_head, "smallest pair"]) + " |", "|" + "---|" * (len(size_head) + 1)]
+    batches = [str(b) for b in results["config"]["batches"]]
+    speed_head = ["model", "PQ"] + [f"{what} b{b}" for b in batches for what in ("dense ms", "WT ms", "WT / dense")]
+    speed_head += [f"WT vs {ref} b{b}" for b in batches for ref in ("huffman", "huffman-fast")]
+    speed = ["| " + " | ".join(speed_head) + " |", "|" + "---|" * len(speed_head)]
+    for model, data in results["models"].items():
+        for pq, setting in data["settings"].items():
+            main = MAIN_FORMULATION[pq]
+            total = setting["totals"]["all"]
+            pairs, original = total["pairs"], total["original_bytes"]
+            bound = min((p["bound_bytes"] for p in pairs.values()), default=None)
+            labels = [*PAPER_COLUMNS.values(), f"{main}/wavelet-tree[shape=huffman]", f"{main}/huffman-fast"]
+            cells = [_cell(pairs.get(label), original) for label in labels]
+            best = min(pairs, key=lambda label: pairs[label]["stored_bytes"], default=None)
+            best_cell = f"{best}: {_cell(pairs[best], original)}" if best else "-"
+            bound_cell = f"{bound / MB:.2f}" if bound else "-"
+            sizes.append(
+                f"| {model} | {pq} | {original / MB:.2f} | {bound_cell} | " + " | ".join(cells) + f" | {best_cell} |"
+            )
+            inference = setting["inference"]
+            wt = inference.get(f"{main}/wavelet-tree[shape=huffman]", {})
+            row = [model, pq]
+            for b in batches:
+                dense_s = inference["dense"][b]["seconds"]
+                wt_b = wt.get(b)
+                row += [f"{dense_s * 1e3:.1f}", f"{wt_b['seconds'] * 1e3:.1f}" if wt_b else "-"]
+                row.append(f"{wt_b['vs_dense']:.2f}x" if wt_b else "-")
+            for b in batches:
+                for ref in ("huffman", "huffman-fast"):
+                    value = (wt.get(b) or {}).get(f"speedup_vs_{ref}")
+                    row.append(f"{value:.2f}x" if value else "-")
+            speed.append("| " + " | ".join(row) + " |")
+    return "\n".join(
+        [
+            "Whole-model stored MB (compression rate). HF = element/huffman, WT-E / WT-B = element / "
+            "block with the balanced wavelet tree; main = float-split without PQ, pq-element with PQ; "
+            "WT = the Huffman-shaped wavelet tree; `-`: some layer not coded (see tables.md).",
+            "",
+            *sizes,
+            "",
+            "Inference of the main formulation's WT store: median forward; `WT vs huffman*`: speedup "
+            "(`-`: that store was not run, see tables.md).",
+            "",
+            *speed,
+            "",
+        ]
+    )
+
+
 def write_reports(results: dict[str, Any], out: Path) -> dict[str, Any]:
+    (out / "summary.md").write_text(summary(results))
     return {
+        "summary": "summary.md",
         "tables": write_tables(results, out).name,
         "csv": write_csv(results, out).name,
         "plots": write_plots(results, out),

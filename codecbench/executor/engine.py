@@ -17,6 +17,12 @@ Results do not depend on any of this: every group's weights are the same bits wh
 thread decoded them into whichever buffer, and the compute per group is unchanged, so
 outputs stay bit-identical to the dense model (tests check with every codec).
 
+Threads. Several threads may run one model at once: each forward's layer takes its own run
+of groups (a run started ahead for the next layer goes to whichever forward asks first; the
+handoff is taken under the engine's lock), and buffers, the cache and the free list are
+shared under locks. Only the profile counters and the cache's notion of "this pass" are
+approximate then (``tests/test_hardening.py`` runs 8 threads on one model, bit-exact).
+
 Cache. With ``cache_bytes > 0`` decoded groups are kept in an LRU cache within that byte
 budget: a group found there skips extract and decode. One refinement over plain LRU: a group
 used during the current forward pass is not evicted to make room for another group of the
@@ -46,6 +52,7 @@ import numba
 import numpy as np
 import torch
 
+from codecbench.errors import CodecbenchError
 from codecbench.formulations.blocks import dictionary_arrays, entry_value
 
 #: weights per group of a linear layer: 1M float32 = 4 MiB, so ``depth + 1`` groups stay in
@@ -403,9 +410,12 @@ class _LayerRun:
         t0 = time.perf_counter()
         try:
             extract_s, decode_s, n_symbols, made = future.result()
-        except BaseException:
+        except BaseException as exc:
             if buf is not None and not keep:
                 engine._give(buf, nbytes)
+            name = self.layer.source.name
+            if isinstance(exc, CodecbenchError) and name not in str(exc):  # name the tensor at fault
+                raise type(exc)(f"{name}: {exc}") from exc
             raise
         if stats is not None:
             stats.wait += time.perf_counter() - t0
@@ -490,7 +500,7 @@ def _sparse_group(opened: Any, start: int, stop: int, k0: int, k1: int, xt: np.n
         out[k0:k1],
     )
     if status:
-        raise CorruptDataError(f"{opened.formulation.name}: {_DECODE_ERRORS[status]}")
+        raise CorruptDataError(f"{opened.name}: {opened.formulation.name}: {_DECODE_ERRORS[status]}")
     return t1 - t0, time.perf_counter() - t1, int(symbols.size)
 
 

@@ -106,13 +106,13 @@ def build(symbols: np.ndarray, sigma: int, shape: int, max_code_length: int = 24
         width = code.max_length
         codes, lengths = code.codes.astype(np.int64), code.lengths.astype(np.int64)
         level_sizes = np.array([int(freqs[lengths_present > lvl].sum()) for lvl in range(width)], dtype=np.int64)
-        symbols = np.searchsorted(present, symbols).astype(np.uint32)  # index among present symbols
+        symbols = _present_index(symbols, present)
     level_off = np.zeros(width + 1, dtype=np.uint64)
     level_off[1:] = np.cumsum(level_sizes)
     n_bits = int(level_off[-1])
     bits = np.zeros((n_bits + 63) // 64, dtype=np.uint64)
     if width:
-        _build_levels(symbols, shape, codes, lengths, width, level_off.astype(np.int64), bits)
+        _build_levels(symbols, shape == BALANCED, codes, lengths, width, level_off.astype(np.int64), bits)
     sb_abs, blk_rel = bv.build_rank(bits, n_bits)
     samples1, samples0 = bv.build_select(bits, n_bits, sb_abs, blk_rel)
     arrays = {
@@ -130,6 +130,17 @@ def build(symbols: np.ndarray, sigma: int, shape: int, max_code_length: int = 24
         parts += [b"\0" * pad, arr.tobytes()]
         position += pad + arr.nbytes
     return b"".join(parts)
+
+
+def _present_index(symbols: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Each symbol's index among the sorted ``present`` symbols (a lookup table when the
+    largest symbol is small, which is faster than a binary search per symbol)."""
+    top = int(present[-1]) if present.size else 0
+    if top < 1 << 24:
+        table = np.zeros(top + 1, dtype=np.uint32)
+        table[present] = np.arange(present.size, dtype=np.uint32)
+        return table[symbols]
+    return np.searchsorted(present, symbols).astype(np.uint32)
 
 
 def sections(
@@ -155,44 +166,85 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-@numba.njit(cache=True, nogil=True)
-def _code_of(shape, codes, lengths, width, c):
-    if shape == 0:
-        return np.int64(c), np.int64(width)
-    return codes[c], lengths[c]
+@numba.njit(inline="always")
+def _left_aligned_code(c, balanced, codes, lengths, width):
+    """Symbol ``c``'s code, shifted to fill ``width`` bits, and its length."""
+    if balanced:
+        return np.uint64(c), np.int64(width)
+    length = lengths[c]
+    return np.uint64(codes[c]) << np.uint64(width - length), np.int64(length)
 
 
 @numba.njit(cache=True, nogil=True)
-def _build_levels(symbols, shape, codes, lengths, width, level_off, bits):
-    cur = symbols.copy()
-    m = cur.shape[0]
-    nxt = np.empty_like(cur)
+def _build_levels(symbols, balanced, codes, lengths, width, level_off, bits):
+    """Set the level bits of the tree in ``bits``. ``symbols`` index ``codes``/``lengths``
+    (Huffman shape) or are the codes themselves (balanced, ``width`` bits each). The sequence
+    of a level is the previous one stably partitioned per node by the previous level's bit,
+    less the symbols whose code ended there. Per level two sequential passes: the first
+    writes the bits and counts per node the zeros and ones that go on; the second scatters
+    them (per node, zeros then ones). No branch depends on a bit (they are data, and
+    unpredictable): bits are OR-ed in, leaf symbols are written to a sink slot."""
+    m = symbols.shape[0]
+    cur = np.empty(m + 1, dtype=symbols.dtype)
+    cur[:m] = symbols
+    nxt = np.empty(m + 1, dtype=symbols.dtype)
+    sink = m
+    kept = np.empty((m + 1) * 2, dtype=np.int64)  # per node: zeros, ones kept for the next level
+    one = np.uint64(1)
     for lvl in range(width):
         off = level_off[lvl]
+        bit_shift = np.uint64(width - 1 - lvl)
+        node_shift = np.uint64(width - lvl) if lvl else np.uint64(63)
+        node = -1
+        prev = np.uint64(0)
+        zc = 0
+        oc = 0
+        acc = np.uint64(0)
         for j in range(m):
-            code, length = _code_of(shape, codes, lengths, width, cur[j])
-            if (code >> (length - 1 - lvl)) & 1:
-                pos = off + j
-                bits[pos >> 6] |= np.uint64(1) << np.uint64(pos & 63)
-        # next level: per node (equal lvl-bit prefix, contiguous), zeros then ones, minus ended codes
+            c = cur[j]
+            key, length = _left_aligned_code(c, balanced, codes, lengths, width)
+            prefix = key >> node_shift if lvl else np.uint64(0)
+            if node < 0 or prefix != prev:
+                if node >= 0:
+                    kept[2 * node] = zc
+                    kept[2 * node + 1] = oc
+                node += 1
+                zc = 0
+                oc = 0
+                prev = prefix
+            b = (key >> bit_shift) & one
+            pos = off + j
+            acc |= b << np.uint64(pos & 63)  # no branch on the bit: the bits are data
+            if (pos & 63) == 63:
+                bits[pos >> 6] |= acc
+                acc = np.uint64(0)
+            keep = np.int64(length > lvl + 1)
+            oc += keep * np.int64(b)
+            zc += keep * (1 - np.int64(b))
+        if m:
+            bits[(off + m - 1) >> 6] |= acc
+            kept[2 * node] = zc
+            kept[2 * node + 1] = oc
+        node = -1
         w = 0
-        j = 0
-        while j < m:
-            code, length = _code_of(shape, codes, lengths, width, cur[j])
-            prefix = code >> (length - lvl)
-            g = j + 1
-            while g < m:
-                code2, length2 = _code_of(shape, codes, lengths, width, cur[g])
-                if code2 >> (length2 - lvl) != prefix:
-                    break
-                g += 1
-            for want in range(2):
-                for t in range(j, g):
-                    code, length = _code_of(shape, codes, lengths, width, cur[t])
-                    if length > lvl + 1 and ((code >> (length - 1 - lvl)) & 1) == want:
-                        nxt[w] = cur[t]
-                        w += 1
-            j = g
+        z = 0
+        o = 0
+        for j in range(m):
+            c = cur[j]
+            key, length = _left_aligned_code(c, balanced, codes, lengths, width)
+            prefix = key >> node_shift if lvl else np.uint64(0)
+            if node < 0 or prefix != prev:
+                node += 1
+                prev = prefix
+                z = w
+                o = w + kept[2 * node]
+                w = o + kept[2 * node + 1]
+            b = np.int64((key >> bit_shift) & one)
+            keep = np.int64(length > lvl + 1)
+            target = z + b * (o - z)
+            nxt[sink + keep * (target - sink)] = c  # a symbol whose code ends here goes to the sink
+            z += keep * (1 - b)
+            o += keep * b
         cur, nxt = nxt, cur
         m = w
 
