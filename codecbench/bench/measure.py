@@ -165,9 +165,12 @@ def measure_pair(
     tensor: np.ndarray, pair: Pair, encoded: dict[Any, Any], **options: Any
 ) -> tuple[LayerResult, bytes | None]:
     """:func:`measure_layer` with the formulation's encoding of ``tensor`` kept in ``encoded``
-    (one dict per tensor): every codec of one formulation reuses one encode."""
+    (one dict per tensor): every codec of one formulation reuses one encode. Only the latest
+    formulation's encoding is kept (callers go through pairs formulation by formulation; a
+    fully connected layer's symbols run to hundreds of MB)."""
     key = (pair.formulation, pair.formulation_params)
     if key not in encoded:
+        encoded.clear()
         try:
             ras = encode_ras(tensor, pair)
             encoded[key] = (ras, h0(ras.symbols))

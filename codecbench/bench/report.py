@@ -216,7 +216,15 @@ def write_plots(results: dict[str, Any], out: Path) -> list[str] | str:
         handles += [Line2D([], [], ls="", marker=markers[f], color="0.3", label=f) for f in formulations]
         fig.legend(handles=handles, loc="center right", fontsize=8, title="codec (color), formulation (marker)")
 
-    written = []
+    written: list[str] = []
+
+    def save(fig: Any, name: str, rect: tuple[float, ...]) -> None:
+        fig.tight_layout(rect=rect)  # the axes leave the right-hand strip to the legend
+        legend(fig)
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+        written.append(name)
+
     fig, axes = plt.subplots(2, 3, figsize=(18, 10))
     for row, codec in enumerate(("huffman", "huffman-fast")):
         for ax, (title, kinds) in zip(
@@ -231,24 +239,14 @@ def write_plots(results: dict[str, Any], out: Path) -> list[str] | str:
         "measured, else the main formulation (layers where the reference was not measured are left out)",
         fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0, 0.8, 0.97))
-    legend(fig)
-    path = out / "fig3_speedup_vs_cr.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    written.append(path.name)
+    save(fig, "fig3_speedup_vs_cr.png", (0, 0, 0.8, 0.97))
     fig, axes = plt.subplots(1, 2, figsize=(16, 5.5))
     for ax, codec in zip(axes, ("huffman", "huffman-fast"), strict=True):
         scatter(ax, _points(results, ("conv", "fc"), codec), 2)
         ax.set(xscale="log", yscale="log", xlabel="layer size (weights)", ylabel=f"speedup vs {codec}")
         ax.grid(True, which="major", alpha=0.3)
     fig.suptitle("Fig. 4 analog: speedup against layer size")
-    fig.tight_layout(rect=(0, 0, 0.78, 0.95))
-    legend(fig)
-    path = out / "fig4_speedup_vs_size.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    written.append(path.name)
+    save(fig, "fig4_speedup_vs_size.png", (0, 0, 0.78, 0.95))
     return written
 
 

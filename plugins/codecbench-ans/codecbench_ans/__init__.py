@@ -23,8 +23,7 @@ import numpy as np
 
 from codecbench import hookimpl
 from codecbench.codecs.base import Codec, as_byte_array, check_symbols
-from codecbench.errors import CorruptDataError
-from codecbench_ans._blocked import (
+from codecbench.codecs.blocked import (
     BlockedSequence,
     CountIndex,
     blocks_per_sample,
@@ -33,6 +32,7 @@ from codecbench_ans._blocked import (
     distinct_count,
     symbol_width,
 )
+from codecbench.errors import CorruptDataError
 
 __all__ = ["AnsCodec", "AnsSequence", "codecbench_codecs"]
 __version__ = "0.1.0"

@@ -22,8 +22,7 @@ from numcodecs import zstd as _zstd
 
 from codecbench import hookimpl
 from codecbench.codecs.base import Codec, as_byte_array, check_symbols
-from codecbench.errors import CorruptDataError
-from codecbench_zstd._blocked import (
+from codecbench.codecs.blocked import (
     BlockedSequence,
     CountIndex,
     blocks_per_sample,
@@ -32,6 +31,7 @@ from codecbench_zstd._blocked import (
     distinct_count,
     symbol_width,
 )
+from codecbench.errors import CorruptDataError
 
 __all__ = ["ZstdCodec", "ZstdSequence", "codecbench_codecs"]
 __version__ = "0.1.0"

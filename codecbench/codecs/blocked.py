@@ -1,4 +1,6 @@
-"""Independently decodable blocks plus a count index: the query machinery of the ``zstd`` codec.
+"""Independently decodable blocks plus a count index: query machinery for codecs that compress
+a sequence in blocks with a general-purpose coder (the ``zstd`` and ``ans`` plugins use it;
+a third-party codec may too).
 
 A sequence of ``n`` symbols is cut into blocks of ``B`` symbols (the last one shorter). Every
 ``R`` consecutive blocks form a *sample* of ``L = R * B`` symbols; the count index lists, per
