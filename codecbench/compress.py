@@ -11,7 +11,7 @@ import torch
 
 from codecbench import __version__, dtypes
 from codecbench.errors import ConfigError
-from codecbench.models import build_model, describe_source, load_weights
+from codecbench.models import describe_source, load_weights, model_skeleton
 from codecbench.models.prune import PruneConfig, prune_quantize
 from codecbench.store.config import StoreConfig
 from codecbench.store.writer import PrecomputedChunks, write_store
@@ -133,6 +133,5 @@ def compress_model(
 
 
 def build_model_keys(model: str) -> dict[str, tuple[int, ...]]:
-    with torch.device("meta"):
-        skeleton = build_model(model)
+    skeleton = model_skeleton(model)
     return {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}

@@ -7,6 +7,7 @@ stores; performance is the benchmark's business (benchmarks/executor.py), not as
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -203,6 +204,8 @@ def test_cli_run_profile_cache_and_sparse_report(alexnet_store: Path, capsys: py
     assert cache["budget_bytes"] == 64 << 20 and cache["hits"] + cache["misses"] == profile["total"]["groups"]
     assert cache["hits"] > 0 and cache["bytes"] <= cache["budget_bytes"]
     assert result["stored_bytes"] > 0 and result["activation_bytes"] > 0 and result["baseline_rss_mb"] > 0
+    if sys.platform.startswith("linux"):  # the passes' own peak, within the process's peak
+        assert 0 <= result["forward_rss_mb"] <= result["peak_rss_mb"]
 
     assert main(["run", store, "--profile"]) == 0
     text = capsys.readouterr().out

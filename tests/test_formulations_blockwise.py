@@ -411,3 +411,36 @@ def test_float_split_bfloat16_splits_sign_and_exponent() -> None:
     bits = bits_of(t)
     assert ras.arrays["high"].tolist() == sorted({int(b) >> 7 for b in bits})
     assert ras.arrays["mantissa"].size == (6 * 7 + 63) // 64
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    density=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**16),
+    mutations=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 5)), max_size=3),
+    cut=st.integers(0, 3),
+)
+def test_pq_element_fast_path_matches_the_block_loop(density, seed, mutations, cut) -> None:
+    """``pq-element``'s own decode loop (``_place_elements``) against the general block loop
+    run with one-weight identity blocks: the same status code for valid and corrupted
+    symbols, and the same weights when valid."""
+    from codecbench.formulations.pq import _decode, _n_entries
+
+    rng = np.random.default_rng(seed)
+    ras = formulation("pq-element").encode(sparse_tensor(rng, np.float32, (5, 70), density), gap_bits=3)
+    n_entries, g, u, m = _n_entries(ras), 1 << ras.meta["gap_bits"], ras.unit_size, ras.n_units
+    # each mutation puts a symbol at a grammar boundary: gaps, entries, delimiter, beyond
+    edges = [0, g - 1, g, g + n_entries - 1, ras.delimiter, ras.delimiter + 1]
+    symbols = ras.symbols.copy()
+    for at, kind in mutations:
+        if symbols.size:
+            symbols[at % symbols.size] = edges[kind]
+    symbols = symbols[: max(0, symbols.size - cut)]
+    values = ras.arrays["values"].view("<u4")
+    identity_blocks = np.arange(n_entries, dtype=np.int64).reshape(-1, 1)
+    fast, slow = np.full(m * u, 7, np.uint32), np.full(m * u, 9, np.uint32)
+    got = _decode(symbols, values, identity_blocks, True, g, n_entries, ras.delimiter, u, 1, m, fast)
+    want = _decode(symbols, values, identity_blocks, False, g, n_entries, ras.delimiter, u, 1, m, slow)
+    assert got == want
+    if want == 0:
+        assert fast.tobytes() == slow.tobytes()

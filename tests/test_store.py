@@ -207,6 +207,23 @@ def test_corrupted_chunk_is_detected(tmp_path: Path) -> None:
     store.verify("fc.weight")  # other tensors still read
 
 
+def test_local_chunks_are_read_aligned_and_whole(tmp_path: Path) -> None:
+    """Local chunk files are read straight into a 64-aligned buffer (no second copy): the
+    bytes are the file's, less its CRC; a missing or truncated file still fails by name."""
+    path = _write(tmp_path / "s.zarr", _tensors())
+    chunk = path / "conv.weight" / "c" / "0" / "0" / "0" / "0"
+    store = open_store(path)
+    data = store._chunk_bytes("conv.weight")
+    assert data.ctypes.data % 64 == 0 and data.tobytes() == chunk.read_bytes()[:-4]
+    whole = chunk.read_bytes()
+    chunk.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(CorruptDataError, match="conv.weight.*checksum"):
+        open_store(path).tensor("conv.weight")
+    chunk.unlink()
+    with pytest.raises(CorruptDataError, match="conv.weight.*missing"):
+        open_store(path).tensor("conv.weight")
+
+
 def test_config_rules_first_match_wins(tmp_path: Path) -> None:
     config = StoreConfig.from_dict(
         {

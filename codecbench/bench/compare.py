@@ -53,7 +53,7 @@ from codecbench.bench.measure import (
 )
 from codecbench.dtypes import to_numpy
 from codecbench.errors import ConfigError
-from codecbench.models import build_model, load_weights
+from codecbench.models import build_model, load_weights, model_skeleton
 from codecbench.models.prune import PruneConfig, prune_quantize
 from codecbench.registry import get_registry
 from codecbench.store.writer import PrecomputedChunks, TensorPlan, write_store
@@ -340,8 +340,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                 raise ConfigError(f"--{kind}s: unknown {kind} {name!r} (registered: {', '.join(registry.names(kind))})")
     total = 0
     for model_name in cfg.models:
-        with torch.device("meta"):
-            skeleton = build_model(model_name)
+        skeleton = model_skeleton(model_name)
         n_weights = sum(
             1
             for k, v in skeleton.state_dict().items()

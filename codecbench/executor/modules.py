@@ -222,6 +222,9 @@ class CompressedConv2d(_CompressedLayer):
                 g0, g1 = k0 // self.out_per_group, k1 // self.out_per_group
                 xs, groups = x[:, g0 * self.in_per_group : g1 * self.in_per_group], g1 - g0
             y = F.conv2d(xs, w, self._bias(k0, k1), self.stride, padding, self.dilation, groups)
+            if k1 - k0 == self.out_units:  # one group: y is the output (no second activation)
+                out = y
+                continue
             if out is None:
                 out = y.new_empty(y.shape[0], self.out_units, *y.shape[2:])
             out[:, k0:k1] = y

@@ -20,7 +20,7 @@ from codecbench.executor.engine import (
     Engine,
 )
 from codecbench.executor.modules import CompressedConv2d, CompressedLinear, LazyTensor
-from codecbench.models import build_model
+from codecbench.models import model_skeleton
 from codecbench.store.reader import StoreReader, open_store
 from codecbench.store.writer import PLAIN
 
@@ -95,8 +95,7 @@ class ModelStore(StoreReader):
     def _skeleton(self) -> nn.Module:
         if not self.model:
             raise StoreError(f"{self.label}: store records no built-in model; pass model= to load_model")
-        with torch.device("meta"):
-            return build_model(self.model)
+        return model_skeleton(self.model)
 
 
 def compress_model_inplace(

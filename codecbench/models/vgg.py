@@ -82,6 +82,6 @@ class VGG(nn.Module):
         return 0.01
 
 
-def vgg16(num_classes: int = 1000) -> VGG:
+def vgg16(num_classes: int = 1000, init_weights: bool = True) -> VGG:
     """Build VGG-16 (config D) with torchvision's (unseeded) initialisation."""
-    return VGG(make_layers(CFG_D), num_classes=num_classes)
+    return VGG(make_layers(CFG_D), num_classes=num_classes, init_weights=init_weights)

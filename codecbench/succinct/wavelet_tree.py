@@ -915,7 +915,9 @@ def extract(lay, start, stop, out):
     idx = np.empty(block, dtype=np.uint32)
     idx2 = np.empty(block, dtype=np.uint32)
     # runs: node start, node end, first position, element count, code prefix (double-buffered)
-    runs = np.empty((min(block, NODE_TABLE_LIMIT), 5), dtype=np.int64)
+    # a level holds at most one run per node: with a node table that bounds the runs by the
+    # table's size, which keeps this scratch small (each worker allocates it per group)
+    runs = np.empty((min(block, lay[SIZE] if lay[HAS_TABLE] else NODE_TABLE_LIMIT), 5), dtype=np.int64)
     runs2 = np.empty_like(runs)
     for a in range(start, stop, block):
         m = min(stop, a + block) - a
