@@ -178,7 +178,9 @@ def main() -> int:
                 budget = c["cache"]["budget_bytes"] + c["workset_peak_bytes"]
                 data_mb = c["stored_bytes"] / MB + budget / MB + c["activation_bytes"] / MB
                 bound = data_mb + c["baseline_rss_mb"]
-                runtime = runtimes.setdefault(cfg, runtime_baseline_mb(store))
+                if cfg not in runtimes:  # once per store, not per batch
+                    runtimes[cfg] = runtime_baseline_mb(store)
+                runtime = runtimes[cfg]
                 # the dense forward's own working memory (activations, torch's workspaces and
                 # kernel pages) stands in for "activations" in the runtime bound
                 work = d["forward_rss_mb"] if d.get("forward_rss_mb") is not None else c["activation_bytes"] / MB

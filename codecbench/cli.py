@@ -395,7 +395,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "top1": y.argmax(dim=1).tolist(),
         "peak_rss_mb": max(loaded_peak_mb, _peak_rss_mb()),
         "baseline_rss_mb": baseline_mb,
-        "forward_rss_mb": None if before_forward_mb is None else _vm_hwm_mb() - before_forward_mb,
+        "forward_rss_mb": None if before_forward_mb is None else _proc_status_mb("VmHWM") - before_forward_mb,
         "stored_bytes": _stored_bytes(store),
         "torch_threads": torch.get_num_threads(),
     }
@@ -547,9 +547,10 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _vm_hwm_mb() -> float:
+def _proc_status_mb(field: str) -> float:
+    """A memory field of ``/proc/self/status`` (``VmHWM``, ``VmRSS``: kB there), in MiB."""
     with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024.0
+        return next(int(line.split()[1]) for line in status if line.startswith(f"{field}:")) / 1024.0
 
 
 def _reset_rss_peak() -> float | None:
@@ -562,8 +563,7 @@ def _reset_rss_peak() -> float | None:
     try:
         with open("/proc/self/clear_refs", "w") as refs:
             refs.write("5")
-        with open("/proc/self/status") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024.0
+        return _proc_status_mb("VmRSS")
     except (OSError, StopIteration, ValueError):
         return None
 

@@ -156,12 +156,17 @@ def as_byte_array(buffer: Any) -> np.ndarray:
     return np.ascontiguousarray(buffer).reshape(-1).view(np.uint8)
 
 
+def aligned_empty(size: int, align: int = 64) -> np.ndarray:
+    """An uninitialised uint8 buffer of ``size`` bytes whose first byte is ``align``-aligned."""
+    base = np.empty(size + align, dtype=np.uint8)
+    start = (-base.ctypes.data) % align
+    return base[start : start + size]
+
+
 def aligned_copy(data: np.ndarray, align: int = 64) -> np.ndarray:
     """``data`` (uint8) copied into a buffer whose first byte is ``align``-aligned: numba
     kernels read aligned words, and 64 puts 512-bit rank blocks on cache lines."""
-    base = np.empty(data.size + align, dtype=np.uint8)
-    start = (-base.ctypes.data) % align
-    out = base[start : start + data.size]
+    out = aligned_empty(data.size, align)
     out[...] = data
     return out
 

@@ -28,7 +28,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from codecbench import dtypes
-from codecbench.codecs.base import Sequence, aligned_copy
+from codecbench.codecs.base import Sequence, aligned_copy, aligned_empty
 from codecbench.errors import CodecbenchError, ConfigError, CorruptDataError, StoreError
 from codecbench.formulations.base import RAS, Formulation
 from codecbench.registry import get_registry
@@ -300,9 +300,7 @@ def _read_aligned(path: str) -> np.ndarray | None:
         return None
     with f:
         size = os.fstat(f.fileno()).st_size
-        base = np.empty(size + 64, dtype=np.uint8)
-        start = (-base.ctypes.data) % 64
-        out = base[start : start + size]
+        out = aligned_empty(size)
         view, got = memoryview(out), 0
         while got < size:
             n = f.readinto(view[got:])
