@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from codecbench.hookspecs import hookimpl
+from codecbench.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["__version__", "hookimpl", "open"]
 
 

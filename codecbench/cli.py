@@ -1,14 +1,19 @@
 """The ``codecbench`` command line.
 
 Errors the user can fix print one line, ``codecbench: error: ...``, and exit 2 (a traceback
-only with ``--debug``). ``run --check`` exits 1 when outputs differ from the dense model.
+only with ``--debug``). ``run --check`` exits 1 when outputs differ from the dense model. A
+closed output pipe ends a command quietly with 141, as the shell reports SIGPIPE.
+
+This module parses arguments and prints; what each command does lives in its stage
+(``codecbench.compression``, ``codecbench.executor.run``, the store reader, ``codecbench.bench``),
+which users' scripts and the benchmark call the same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -18,6 +23,7 @@ from codecbench.errors import CodecbenchError, ConfigError
 
 EXIT_USAGE = 2
 EXIT_MISMATCH = 1
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a process the pipe killed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,10 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="AlexNet, convs and the last fc only; inference of dense, wavelet-tree and the Huffmans only (CI)",
     )
     p.add_argument(
-        "--huffman-max-symbols",
+        "--slow-max-symbols",
         type=int,
         default=None,
-        help="code layers of at most this many symbols with the paper's ~1 M symbols/s huffman (default 2**23)",
+        help="time slow (pure-Python) codecs such as the paper's huffman only on layers of at most this many "
+        "symbols; longer layers are encoded for their size only (default 2**23)",
     )
     p.add_argument("-o", "--output", default="bench-out", help="directory for results.json, tables.md, CSV, plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -180,9 +187,9 @@ def _storage_options(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _open_store(args: argparse.Namespace) -> Any:
-    import codecbench
+    from codecbench.executor.runner import open_model_store
 
-    return codecbench.open(args.store, storage_options=_storage_options(args))
+    return open_model_store(args.store, _storage_options(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,7 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         args = build_parser().parse_args(argv)
-        return _COMMANDS[args.command](args)
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # inside the try: a reader gone away is noticed here, not at exit
+        return code
     except CodecbenchError as exc:
         if debug:
             raise
@@ -199,6 +208,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("codecbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`codecbench plugins --json | head -1`): stop quietly
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not raise again (the
+    recipe of Python's documentation on SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (stdout replaced): nothing to flush
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
@@ -206,7 +230,7 @@ def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    from codecbench.compress import compress_model
+    from codecbench.compression import compress_model
     from codecbench.store.config import StoreConfig
 
     if args.config and (args.formulation or args.codec):
@@ -253,40 +277,9 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def _store_summary(path: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    import codecbench
+    from codecbench.executor.runner import open_model_store
 
-    store = codecbench.open(path, storage_options=storage_options)
-    rows = []
-    for name in store.keys():
-        rec = store.info(name)
-        rows.append(
-            {
-                "name": name,
-                "storage": rec["storage"],
-                "formulation": rec["formulation"],
-                "codec": rec["codec"],
-                "shape": rec["shape"],
-                "dtype": rec["dtype"],
-                "original_bytes": rec["original_nbytes"],
-                "stored_bytes": rec["stored_nbytes"],
-                "ratio": rec["original_nbytes"] / rec["stored_nbytes"] if rec["stored_nbytes"] else None,
-                "auto": rec.get("auto"),
-            }
-        )
-    original = sum(r["original_bytes"] for r in rows)
-    stored = sum(r["stored_bytes"] for r in rows)
-    return {
-        "store": path,
-        "model": store.model,
-        "weights": store.attrs.get("weights"),
-        "prune": store.attrs.get("prune"),
-        "auto": store.attrs.get("auto"),
-        "format_version": store.attrs.get("format_version"),
-        "original_bytes": original,
-        "stored_bytes": stored,
-        "ratio": original / stored if stored else None,
-        "tensors": rows,
-    }
+    return open_model_store(path, storage_options).summary()
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -331,145 +324,68 @@ def _ratio(ratio: float | None) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import statistics
+    from codecbench.executor.run import RunOptions, run_model
 
-    import torch
-
-    from codecbench.executor.engine import CONV_GROUP_WEIGHTS, DEFAULT_DEPTH, DEFAULT_WORKERS
-    from codecbench.executor.runner import model_engine, same_bits, seeded_input, timed_forward
-
-    if args.batch < 1 or args.repeat < 1 or args.warmup < 0:
-        raise ConfigError("--batch and --repeat must be >= 1, --warmup >= 0")
-    if args.dense and args.check:
-        raise ConfigError("--dense and --check exclude each other")
-    if args.group_weights is not None and args.group_weights < 1:
-        raise ConfigError("--group-weights must be >= 1")
-    if (
-        args.cache_mb < 0
-        or (args.workers is not None and args.workers < 0)
-        or (args.depth is not None and args.depth < 1)
-    ):
-        raise ConfigError("--cache-mb and --workers must be >= 0, --depth >= 1")
-    if args.tolerance is not None and (not args.check or args.tolerance < 0):
-        raise ConfigError("--tolerance needs --check and a value >= 0")
-    if args.dense and (args.sparse_compute or args.profile or args.cache_mb):
-        raise ConfigError("--dense runs the plain torch model: no --sparse-compute, --profile or --cache-mb")
-    baseline_mb = _peak_rss_mb()  # the interpreter with torch and codecbench imported
-    store = _open_store(args)
-    x = seeded_input(args.batch, args.seed).to(store.input_dtype())
-    group_weights = args.group_weights
-    if group_weights is None and args.batch > 1:
-        # measured: at batch > 1 a linear layer's many small cache-sized groups cost more in
-        # per-call gemm overhead than they save in memory traffic; use the conv group size
-        group_weights = CONV_GROUP_WEIGHTS
-    if args.dense:
-        model = store.dense_model()
-    else:
-        model = store.load_model(
-            group_weights=group_weights,
-            cache_bytes=int(args.cache_mb * (1 << 20)),
-            workers=DEFAULT_WORKERS if args.workers is None else args.workers,
-            depth=args.depth or DEFAULT_DEPTH,
+    result = run_model(
+        RunOptions(
+            store=args.store,
+            storage_options=_storage_options(args),
+            batch=args.batch,
+            seed=args.seed,
+            check=args.check,
+            dense=args.dense,
+            group_weights=args.group_weights,
+            repeat=args.repeat,
+            warmup=args.warmup,
+            cache_mb=args.cache_mb,
+            workers=args.workers,
+            depth=args.depth,
             sparse_compute=args.sparse_compute,
+            tolerance=args.tolerance,
             profile=args.profile,
+            shapes=args.json,
         )
-    engine = model_engine(model)
-    loaded_peak_mb = _peak_rss_mb()
-    before_forward_mb = _reset_rss_peak()  # so the passes' own peak can be read below
-    for _ in range(args.warmup):
-        timed_forward(model, x)
-    if engine is not None and args.warmup:
-        engine.reset_stats()  # profile and cache counters of the timed passes only
-    times = []
-    for _ in range(args.repeat):
-        y, seconds = timed_forward(model, x)
-        times.append(seconds)
-    result: dict[str, Any] = {
-        "store": args.store,
-        "model": store.model,
-        "mode": "dense" if args.dense else "compressed",
-        "batch": args.batch,
-        "seed": args.seed,
-        "seconds": statistics.median(times),
-        "times": times,
-        "top1": y.argmax(dim=1).tolist(),
-        "peak_rss_mb": max(loaded_peak_mb, _peak_rss_mb()),
-        "baseline_rss_mb": baseline_mb,
-        "forward_rss_mb": None if before_forward_mb is None else _proc_status_mb("VmHWM") - before_forward_mb,
-        "stored_bytes": _stored_bytes(store),
-        "torch_threads": torch.get_num_threads(),
-    }
+    )
     text = (
-        f"{result['mode']} {store.model} batch {args.batch}: {result['seconds'] * 1e3:.1f} ms, "
+        f"{result['mode']} {result['model']} batch {args.batch}: {result['seconds'] * 1e3:.1f} ms, "
         f"top-1 {result['top1'][:8]}, peak RSS {result['peak_rss_mb']:.0f} MB"
     )
-    if engine is not None:
-        cache = engine.cache.stats()
-        result.update(
-            sparse_compute=engine.sparse,
-            workers=engine.workers,
-            depth=engine.depth,
-            cache=cache,
-            workset_peak_bytes=engine.workset_peak,
+    if result.get("sparse_compute"):
+        text += "\n--sparse-compute: pq-* linear layers computed from the sparse form (NOT bit-exact)"
+    cache = result.get("cache")
+    if cache and cache["budget_bytes"]:
+        text += (
+            f"\ncache {cache['budget_bytes'] / 2**20:.1f} MiB: {cache['hits']} hits, {cache['misses']} misses, "
+            f"{cache['bytes'] / 2**20:.1f} MiB kept"
         )
-        if engine.sparse:
-            text += "\n--sparse-compute: pq-* linear layers computed from the sparse form (NOT bit-exact)"
-        if cache["budget_bytes"]:
-            text += (
-                f"\ncache {cache['budget_bytes'] / 2**20:.1f} MiB: {cache['hits']} hits, {cache['misses']} misses, "
-                f"{cache['bytes'] / 2**20:.1f} MiB kept"
-            )
-        if args.profile:
-            layers = [s.as_dict() for s in engine.stats.values()]
-            passes = args.repeat
-            result["profile"] = {"passes": passes, "layers": layers, "total": _profile_total(layers)}
-            text += "\n" + _profile_text(layers, passes)
-    if args.json:  # one more (untimed, batch-1) pass for the shapes, after the stats were read
-        result["activation_bytes"] = _activation_bytes(model, x)
-    code = 0
+    if "profile" in result:
+        text += "\n" + _profile_text(result["profile"])
     if args.check:
-        dense = store.dense_model()
-        y_dense, dense_seconds = timed_forward(dense, x)
-        identical = same_bits(y, y_dense)
-        result.update(dense_seconds=dense_seconds, bit_identical=identical)
-        verdict = "bit-identical" if identical else "NOT bit-identical"
-        if not identical and y.shape == y_dense.shape and y.dtype == y_dense.dtype:
-            diff = (y.double() - y_dense.double()).abs().max().item()
-            scale = y_dense.double().abs().max().item()
-            result["max_abs_diff"] = diff
-            verdict += f" (max |diff| {diff:.3g}, max |dense| {scale:.3g})"
-            if args.tolerance is not None:
-                within = diff <= args.tolerance * scale
-                result.update(tolerance=args.tolerance, within_tolerance=within)
-                verdict += (
-                    f"; within tolerance {args.tolerance:g} (NOT bit-identical)"
-                    if within
-                    else f"; beyond tolerance {args.tolerance:g}"
-                )
-                identical = within
-        text += f"\ndense: {dense_seconds * 1e3:.1f} ms; outputs {verdict}"
-        code = 0 if identical else EXIT_MISMATCH
+        verdict = "bit-identical" if result["bit_identical"] else "NOT bit-identical"
+        if "max_abs_diff" in result:
+            verdict += f" (max |diff| {result['max_abs_diff']:.3g}, max |dense| {result['max_abs_dense']:.3g})"
+        if "tolerance" in result:
+            verdict += (
+                f"; within tolerance {args.tolerance:g} (NOT bit-identical)"
+                if result["within_tolerance"]
+                else f"; beyond tolerance {args.tolerance:g}"
+            )
+        text += f"\ndense: {result['dense_seconds'] * 1e3:.1f} ms; outputs {verdict}"
     _emit(args, result, text)
-    if code:
+    if args.check and not result["passed"]:
         print("codecbench: error: compressed and dense outputs differ", file=sys.stderr)
-    return code
+        return EXIT_MISMATCH
+    return 0
 
 
-_PROFILE_FIELDS = ("select", "extract", "decode", "compute", "wait", "wall")
-
-
-def _profile_total(layers: list[dict[str, Any]]) -> dict[str, Any]:
-    return {k: sum(layer[k] for layer in layers) for k in (*_PROFILE_FIELDS, "groups", "symbols", "cache_hits")}
-
-
-def _profile_text(layers: list[dict[str, Any]], passes: int) -> str:
+def _profile_text(profile: dict[str, Any]) -> str:
     """Per layer, ms per pass: extract = select + extract (worker threads), decode (workers),
     compute and wait (the calling thread), wall (elapsed; less than the sum when overlapped)."""
+    layers, passes = profile["layers"], profile["passes"]
     head = f"{'layer':<24} {'groups':>6} {'extract':>9} {'decode':>9} {'compute':>9} {'wait':>9} {'wall':>9}  (ms/pass)"
     lines = [head]
-    rows = [*layers, {"name": "total", **_profile_total(layers)}]
-    for layer in rows:
-        ms = {k: layer[k] * 1e3 / passes for k in _PROFILE_FIELDS}
+    for layer in [*layers, {"name": "total", **profile["total"]}]:
+        ms = {k: layer[k] * 1e3 / passes for k in ("select", "extract", "decode", "compute", "wait", "wall")}
         lines.append(
             f"{layer['name']:<24} {layer['groups'] // passes:>6} {ms['select'] + ms['extract']:>9.2f} "
             f"{ms['decode']:>9.2f} {ms['compute']:>9.2f} {ms['wait']:>9.2f} {ms['wall']:>9.2f}"
@@ -477,51 +393,8 @@ def _profile_text(layers: list[dict[str, Any]], passes: int) -> str:
     return "\n".join(lines)
 
 
-def _stored_bytes(store: Any) -> int:
-    total = 0
-    for name in store.keys():
-        try:
-            total += int(store.info(name).get("stored_nbytes", 0))
-        except CodecbenchError:
-            pass
-    return total
-
-
-def _activation_bytes(model: Any, x: Any) -> int:
-    """The largest input + output of any leaf module in one forward (shape inference on the
-    meta device would need dense weights; this runs the model once more on the real input
-    only for its shapes, so it is computed after timing)."""
-    import torch
-
-    biggest = 0
-    hooks = []
-
-    def hook(module: Any, inputs: Any, output: Any) -> None:
-        nonlocal biggest
-        size = sum(t.numel() * t.element_size() for t in (*inputs, output) if isinstance(t, torch.Tensor))
-        biggest = max(biggest, size)
-
-    for module in model.modules():
-        if not list(module.children()):
-            hooks.append(module.register_forward_hook(hook))
-    try:
-        with torch.inference_mode():
-            model(x[:1])
-    finally:
-        for h in hooks:
-            h.remove()
-    return biggest * x.shape[0]
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
-    store = _open_store(args)
-    results = []
-    for name in store.keys():
-        try:
-            store.verify(name)
-            results.append({"name": name, "ok": True})
-        except CodecbenchError as exc:
-            results.append({"name": name, "ok": False, "error": str(exc)})
+    results = _open_store(args).verify_all()
     failed = [r for r in results if not r["ok"]]
     if args.json:
         print(json.dumps({"store": args.store, "ok": not failed, "tensors": results}, indent=2))
@@ -530,7 +403,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"{len(failed)} of {len(results)} tensors failed verification; first: {failed[0]['error']}"
         )
     if not args.json:
-        print(f"{args.store}: all {len(results)} tensors verified (sha256 match)")
+        print(f"{args.store}: all {len(results)} tensors verified (metadata consistent, sha256 match)")
     return 0
 
 
@@ -541,31 +414,6 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     lines = [f"{e['kind']:<12} {e['name']:<16} {e['distribution']} {e['version']} ({e['module']})" for e in entries]
     _emit(args, entries, "\n".join(lines))
     return 0
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _proc_status_mb(field: str) -> float:
-    """A memory field of ``/proc/self/status`` (``VmHWM``, ``VmRSS``: kB there), in MiB."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(f"{field}:")) / 1024.0
-
-
-def _reset_rss_peak() -> float | None:
-    """Reset the kernel's peak-RSS mark (Linux ``clear_refs``) and return the RSS now, so
-    that ``VmHWM`` later is the forward passes' own peak: ``forward_rss_mb`` is what the passes
-    added to memory at their peak (weights fetched and decoded on first use, working buffers,
-    activations, torch's workspaces and the code pages they load), without the model load's
-    transients. None where unsupported. The reset can lower ``ru_maxrss``, so the caller reads
-    that first."""
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")
-        return _proc_status_mb("VmRSS")
-    except (OSError, StopIteration, ValueError):
-        return None
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -587,8 +435,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError(f"--batch must be comma-separated integers, not {args.batch!r}") from None
     if not batches or min(batches) < 1 or repeat < 1:
         raise ConfigError("--batch sizes and --repeat must be >= 1")
-    if args.huffman_max_symbols is not None and args.huffman_max_symbols < 0:
-        raise ConfigError("--huffman-max-symbols must be >= 0")
+    if args.slow_max_symbols is not None and args.slow_max_symbols < 0:
+        raise ConfigError("--slow-max-symbols must be >= 0")
     models = names(args.models) or []
     if args.quick and args.models == "alexnet,vgg16":
         models = ["alexnet"]
@@ -604,8 +452,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         reps=repeat,
         progress=not (args.quiet or args.json),
     )
-    if args.huffman_max_symbols is not None:
-        cfg.slow_max_symbols = args.huffman_max_symbols
+    if args.slow_max_symbols is not None:
+        cfg.slow_max_symbols = args.slow_max_symbols
     results = run_bench(cfg)
     summary = {
         "output": str(cfg.out),

@@ -21,6 +21,12 @@ class RegistryError(CodecbenchError):
     """A codec or formulation name is unknown, or registered twice."""
 
 
+class PluginError(CodecbenchError):
+    """A codec or formulation (built-in or third-party) broke its contract, or failed in a way
+    the contract does not allow (an exception other than the documented ones); the message
+    names the codec or formulation, and the tensor when there is one."""
+
+
 class StoreError(CodecbenchError):
     """A store is missing, unreadable, or does not hold what was asked for."""
 

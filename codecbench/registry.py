@@ -1,7 +1,9 @@
 """Loads codecs and formulations: built-ins first, then entry points of group ``codecbench``.
 
 Built-ins go through the same pluggy hooks as third-party plugins, so there is one path to
-test. Adding a built-in codec is one module under ``codecbench/codecs/`` plus one line in
+test. Every class is checked against its contract as it registers
+(:func:`codecbench.codecs.base.check_codec_class`,
+:func:`codecbench.formulations.base.check_formulation_class`). Adding a built-in codec is one module under ``codecbench/codecs/`` plus one line in
 ``BUILTIN_PLUGINS``; a third party adds one module plus one entry-point line.
 """
 
@@ -17,7 +19,9 @@ from typing import Any
 import pluggy
 
 from codecbench import hookspecs
+from codecbench.codecs.base import check_codec_class
 from codecbench.errors import RegistryError
+from codecbench.formulations.base import check_formulation_class
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "codecbench.codecs.raw",
@@ -32,6 +36,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
 )
 
 _KINDS = {"codec": "codecbench_codecs", "formulation": "codecbench_formulations"}
+#: a class that breaks its contract is refused when it registers, naming it and the member
+_CHECKS = {"codec": check_codec_class, "formulation": check_formulation_class}
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,7 @@ def _collect(pm: pluggy.PluginManager, sources: dict[int, tuple[str, str]]) -> l
                 name = getattr(cls, "name", None)
                 if not isinstance(name, str) or not name:
                     raise RegistryError(f"{kind} class {cls!r} from {module} has no string 'name'")
+                _CHECKS[kind](cls, f"{dist} {version}, {module}")
                 entries.append(Registered(kind, name, cls, module, dist, version))
     # pluggy calls the most recently registered first; report in registration order
     return sorted(entries, key=lambda e: (e.kind, e.distribution != "codecbench"))

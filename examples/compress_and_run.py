@@ -12,7 +12,7 @@ import argparse
 import torch
 
 import codecbench
-from codecbench.compress import compress_model
+from codecbench.compression import compress_model
 from codecbench.executor.runner import same_bits, seeded_input
 from codecbench.store.config import StoreConfig
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import codecbench
-from codecbench.compress import compress_state_dict
+from codecbench.compression import compress_state_dict
 from codecbench.executor.runner import same_bits
 from codecbench.store.config import StoreConfig
 

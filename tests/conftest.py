@@ -9,7 +9,7 @@ import torch
 from hypothesis import settings
 from tinynet import TinyNet
 
-from codecbench.compress import compress_model
+from codecbench.compression import compress_model
 from codecbench.store.config import StoreConfig
 
 # ``--hypothesis-profile fuzz``: tests/test_fuzz.py's long, random run (as CODECBENCH_FUZZ=long)

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import codecbench
-from codecbench.bench.auto import BALANCED_SLACK, choose
-from codecbench.bench.measure import Pair
+from codecbench.compression.auto import BALANCED_SLACK, choose
+from codecbench.compression.measure import Pair
 from codecbench.cli import main
-from codecbench.compress import compress_state_dict
+from codecbench.compression import compress_state_dict
 from codecbench.store.config import StoreConfig
 
 

@@ -17,7 +17,7 @@ from tinynet import TinyNet
 
 import codecbench
 from codecbench.cli import main
-from codecbench.compress import compress_state_dict
+from codecbench.compression import compress_state_dict
 from codecbench.dtypes import BFLOAT16, to_numpy
 from codecbench.executor.runner import same_bits
 from codecbench.store.config import StoreConfig

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from codecbench.cli import main
-from codecbench.compress import compress_state_dict
+from codecbench.compression import compress_state_dict
 from codecbench.store.config import StoreConfig
 
 
@@ -130,3 +130,42 @@ def test_compress_run_check_alexnet(capsys: pytest.CaptureFixture[str], alexnet_
     result = json.loads(out)
     assert code == 0 and result["bit_identical"] is True
     assert result["mode"] == "compressed" and len(result["top1"]) == 2 and result["peak_rss_mb"] > 0
+
+
+ARRAY_METADATA_EDITS = {
+    "shape": lambda m: m.update(shape=[65, 9]),
+    "codec params": lambda m: m["codecs"][0]["configuration"]["codec_params"].update(extra=1),
+    "codec": lambda m: m["codecs"][0]["configuration"].update(codec="wavelet-tree"),
+    "record sha256": lambda m: m["attributes"]["codecbench"].update(sha256="0" * 64),
+    "fill value": lambda m: m.update(fill_value=1.0),
+    "dropped key": lambda m: m.pop("chunk_key_encoding"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(ARRAY_METADATA_EDITS))
+def test_verify_catches_an_array_zarr_json_that_differs_from_the_consolidated_copy(
+    capsys: pytest.CaptureFixture[str], small_store: Path, edit: str
+) -> None:
+    """Plain zarr reads an array's own zarr.json, codecbench the consolidated copy in the root:
+    verify compares them and names the array and the first field that differs."""
+    own = small_store / "a.weight" / "zarr.json"
+    metadata = json.loads(own.read_text())
+    ARRAY_METADATA_EDITS[edit](metadata)
+    own.write_text(json.dumps(metadata))
+    code, _, err = _run(capsys, "verify", str(small_store))
+    _one_line_error(code, err, "1 of 2 tensors failed", "tensor 'a.weight'", "differs from the consolidated metadata")
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    """``codecbench plugins --json | head -1``: the reader goes away; no traceback, exit 141."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # nobody reads: the first write meets EPIPE
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "codecbench.cli", "plugins", "--json"], stdout=write, stderr=subprocess.PIPE
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 141 and proc.stderr == b""

@@ -35,7 +35,7 @@ from tinynet import TinyNet
 import codecbench
 from codecbench.cli import main
 from codecbench.codecs.wavelet_tree import WaveletTreeCodec
-from codecbench.compress import compress_state_dict
+from codecbench.compression import compress_state_dict
 from codecbench.errors import CorruptDataError
 from codecbench.executor.runner import same_bits
 from codecbench.store.config import StoreConfig

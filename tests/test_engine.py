@@ -17,8 +17,8 @@ from tinynet import TinyNet
 
 import codecbench
 from codecbench.cli import main
-from codecbench.compress import compress_state_dict
-from codecbench.errors import CorruptDataError
+from codecbench.compression import compress_state_dict
+from codecbench.errors import CorruptDataError, PluginError
 from codecbench.executor import CompressedConv2d, CompressedLinear
 from codecbench.executor.engine import GroupCache
 from codecbench.executor.runner import model_engine, same_bits
@@ -158,7 +158,7 @@ def test_profile_splits_each_layer(tmp_path: Path, pruned_net: TinyNet) -> None:
     for name, s in stats.items():
         layer = model.get_submodule(name)
         assert s.calls == 2 and s.groups == 2 * (len(layer.cuts) - 1)
-        assert s.symbols == 2 * (len(layer.opened.sequence) - (len(layer.cuts) - 2))  # less the cut delimiters
+        assert s.symbols == 2 * (len(layer.fetch().sequence) - (len(layer.cuts) - 2))  # less the cut delimiters
         assert min(s.extract, s.decode, s.compute, s.wall) > 0 and s.wait >= 0
         assert s.wall >= s.compute
 
@@ -216,9 +216,29 @@ def test_decode_error_in_a_worker_names_the_tensor(tmp_path: Path, pruned_net: T
     path = _store(tmp_path, pruned_net, "pq-element", "raw")
     model = codecbench.open(path).load_model(TinyNet(), group_weights=1)
     layer = model.head[0]
-    only_delimiters = np.full(8, layer.opened.ras.delimiter, dtype=np.uint32)
-    layer.opened.sequence.extract = lambda start, stop: only_delimiters  # wrong unit count
-    with pytest.raises(CorruptDataError, match=f"^{layer.source.name}: pq-element: the symbols do not hold"):
+    only_delimiters = np.full(8, layer.fetch().ras.delimiter, dtype=np.uint32)
+    layer.fetch().sequence.extract = lambda start, stop: only_delimiters  # wrong unit count
+    expected = f"tensor '{layer.source.name}' \\(pq-element/raw\\): pq-element: the symbols do not hold"
+    with pytest.raises(CorruptDataError, match=expected):
         with torch.inference_mode():
             model(X)
     assert model_engine(model).workset == 0  # every buffer came back
+
+
+def test_any_exception_while_decoding_is_one_line_naming_tensor_and_codec(tmp_path: Path, pruned_net: TinyNet) -> None:
+    """A codec raising what its contract does not allow (here a TypeError from extract, on a
+    worker thread) surfaces as a PluginError naming the store, the tensor, the pair and the
+    cause, with the original chained for --debug."""
+    path = _store(tmp_path, pruned_net, "pq-element", "raw")
+    model = codecbench.open(path).load_model(TinyNet(), group_weights=1)
+    layer = model.head[0]
+
+    def broken(start: int, stop: int) -> np.ndarray:
+        raise TypeError("unsupported operand")
+
+    layer.fetch().sequence.extract = broken
+    with pytest.raises(PluginError) as info, torch.inference_mode():
+        model(X)
+    assert str(info.value) == f"{path}: tensor 'head.0.weight' (pq-element/raw): TypeError: unsupported operand"
+    assert isinstance(info.value.__cause__, TypeError)
+    assert model_engine(model).workset == 0

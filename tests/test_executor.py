@@ -13,7 +13,7 @@ from tinynet import TinyNet
 
 import codecbench
 from codecbench.cli import main
-from codecbench.compress import compress_model, compress_state_dict
+from codecbench.compression import compress_model, compress_state_dict
 from codecbench.executor import CompressedConv2d, CompressedLinear, unit_groups
 from codecbench.executor.runner import same_bits, seeded_input
 from codecbench.store.config import StoreConfig

@@ -35,7 +35,7 @@ import torch
 from tinynet import TinyNet
 
 import codecbench
-from codecbench.compress import compress_state_dict
+from codecbench.compression import compress_state_dict
 from codecbench.errors import CodecbenchError
 from codecbench.store.config import StoreConfig
 from codecbench.store.reader import StoreReader

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import sys
 import textwrap
 import types
@@ -18,8 +19,9 @@ import codecbench
 from codecbench.cli import main
 from codecbench.codecs.base import Codec, Sequence
 from codecbench.codecs.raw import RawCodec
-from codecbench.errors import RegistryError
+from codecbench.errors import PluginError, RegistryError
 from codecbench.formulations.base import Formulation
+from codecbench.hookspecs import hookimpl
 from codecbench.registry import Registry, get_registry
 
 
@@ -279,3 +281,143 @@ def test_cli_plugins_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert "raw" in out and "element" in out and "codecbench" in out
+
+
+# --------------------------------------------------------------------------- contracts
+
+
+README_CODEC = """
+import numpy as np
+
+from codecbench import hookimpl
+from codecbench.codecs.base import Codec, Sequence
+
+
+class ListSequence(Sequence):
+    # written from the README's member list, but without alphabet_size
+    def __init__(self, symbols):
+        self._s = symbols
+
+    def __len__(self):
+        return self._s.size
+
+    @property
+    def nbytes(self):
+        return self._s.nbytes
+
+    def access(self, i):
+        return int(self._s[i])
+
+    def rank(self, c, i):
+        return int(np.count_nonzero(self._s[:i] == c))
+
+    def select(self, c, k):
+        return int(np.flatnonzero(self._s == c)[k - 1])
+
+    def extract(self, start, stop):
+        return self._s[start:stop].copy()
+
+
+class ReadmeCodec(Codec):
+    name = "readme"
+
+    def encode(self, symbols, alphabet_size, **params):
+        return np.asarray(symbols, dtype="<u4").tobytes()
+
+    def open(self, buffer):
+        return ListSequence(np.frombuffer(buffer, dtype="<u4").astype(np.uint32))
+
+
+@hookimpl
+def codecbench_codecs():
+    return [ReadmeCodec]
+"""
+
+
+@pytest.fixture
+def readme_codec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The README codec above, installed as a third party's, in the process-wide registry."""
+    _install_fake_distribution(tmp_path, monkeypatch, README_CODEC)
+    get_registry.cache_clear()
+    yield
+    get_registry.cache_clear()
+
+
+def test_a_sequence_without_a_contract_member_fails_at_open_naming_codec_and_member(
+    tmp_path: Path, readme_codec: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Compressing needs no Sequence, so it works; the first open of the tensor (here a model's
+    forward) fails with one line naming the store, the tensor, the codec and the member, not
+    with torch's "'CompressedLinear' object has no attribute 'opened'"."""
+    import torch
+    from tinynet import TinyNet
+
+    from codecbench.compression import compress_state_dict
+    from codecbench.errors import PluginError
+    from codecbench.store.config import StoreConfig
+
+    torch.manual_seed(0)
+    net = TinyNet().eval()
+    store = compress_state_dict(
+        net.state_dict(), tmp_path / "readme.zarr", StoreConfig.simple("element", "readme"), progress=False
+    )
+    model = codecbench.open(store).load_model(TinyNet())
+    with pytest.raises(PluginError) as info, torch.inference_mode():
+        model(torch.zeros(1, 3, 20, 20))
+    message = str(info.value)
+    assert message.startswith(f"{store}: tensor 'features.0.weight'") and "\n" not in message
+    assert "codec 'readme': its open() returned a ListSequence without 'alphabet_size'" in message
+    assert main(["verify", str(store)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "without 'alphabet_size'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "attribute, value, expected",
+    [
+        ("variants", ({"shape": "huffman"},), "'variants' must be a non-empty tuple of dicts over its params"),
+        ("variants", [{}], "capability 'variants' must be a tuple"),
+        ("decodes_from_start", "yes", "capability 'decodes_from_start' must be a bool"),
+        ("practical_alphabet", True, "capability 'practical_alphabet' must be a int"),
+        ("params", None, "'params' must be a dict"),
+    ],
+)
+def test_a_codec_class_breaking_its_contract_is_refused_when_it_registers(
+    attribute: str, value: object, expected: str
+) -> None:
+    class Broken(RawCodec):
+        name = "broken"
+
+    setattr(Broken, attribute, value)
+
+    class Plugin:
+        @hookimpl
+        def codecbench_codecs(self) -> list[type]:
+            return [Broken]
+
+    with pytest.raises(PluginError, match=f"codec 'broken' \\(.*\\): {re.escape(expected)}"):
+        Registry.load(entry_points=False, extra_plugins=[Plugin()])
+
+
+def test_a_formulation_without_a_decode_method_is_refused() -> None:
+    class NoDecode(Formulation):
+        name = "no-decode"
+
+        def encode(self, tensor, **params):  # noqa: ANN001, ANN003, ANN201
+            raise NotImplementedError
+
+    class Plugin:
+        @hookimpl
+        def codecbench_formulations(self) -> list[type]:
+            return [NoDecode]
+
+    with pytest.raises(PluginError, match="formulation 'no-decode' .*implements neither 'decode_units_into' nor"):
+        Registry.load(entry_points=False, extra_plugins=[Plugin()])
+
+
+def test_capabilities_come_from_the_classes() -> None:
+    registry = get_registry()
+    assert registry.entry("codec", "wavelet-tree").cls.variants == ({"shape": "huffman"}, {"shape": "balanced"})
+    huffman = registry.entry("codec", "huffman").cls
+    assert huffman.decodes_from_start and huffman.slow and huffman.practical_alphabet == 2**16
+    assert not any(registry.entry("codec", c).cls.decodes_from_start for c in ("raw", "huffman-fast", "wavelet-tree"))

@@ -24,7 +24,7 @@ from tinynet import TinyNet
 
 import codecbench
 from codecbench.cli import main
-from codecbench.compress import compress_state_dict
+from codecbench.compression import compress_state_dict
 from codecbench.errors import ConfigError, StoreError
 from codecbench.executor import CompressedConv2d, CompressedLinear
 from codecbench.executor.runner import same_bits

@@ -15,12 +15,15 @@ default :class:`~codecbench.models.prune.PruneConfig`):
   with PQ) and every codec, a store is written from the measured chunks and ``codecbench run``
   times it at each batch size in a process of its own (median of repeats after a warm-up,
   peak RSS), beside the dense model in the same run; speedups against ``huffman`` and
-  ``huffman-fast``. The paper's ``huffman`` decodes each layer whole (see measure.py).
+  ``huffman-fast``. A codec that decodes from the start (the paper's ``huffman``) decodes each
+  layer whole (see :mod:`codecbench.compression.measure`).
 
 Pairs that cannot be coded usefully are recorded as skipped with the reason: alphabets beyond
-:data:`~codecbench.bench.measure.MAX_ALPHABET` (element-wise coding of unquantized floats,
-where nearly every value is distinct) and the pure-Python ``huffman`` baseline on alphabets
-beyond 2**16 or layers beyond ``slow_max_symbols`` symbols. Outputs in ``-o DIR``:
+:data:`~codecbench.compression.measure.MAX_ALPHABET` (element-wise coding of unquantized floats,
+where nearly every value is distinct) or beyond a codec's declared ``practical_alphabet``. A
+``slow`` codec (the pure-Python ``huffman`` baseline) is encoded on every layer, so whole-model
+sizes have its column, but timed only on layers of up to ``slow_max_symbols`` symbols (the
+others are marked ``untimed``); its inference runs only when every layer was timed. Outputs in ``-o DIR``:
 ``results.json``, ``summary.md``, ``tables.md``, ``layers.csv`` and, with matplotlib (extra
 ``plot``), ``fig3_speedup_vs_cr.png`` and ``fig4_speedup_vs_size.png``.
 """
@@ -28,8 +31,6 @@ beyond 2**16 or layers beyond ``slow_max_symbols`` symbols. Outputs in ``-o DIR`
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -41,10 +42,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from codecbench import __version__
-from codecbench.bench.measure import (
+from codecbench.bench.harness import machine_info, run_in_process
+from codecbench.bench.report import MAIN_FORMULATION, write_reports
+from codecbench.compression.measure import (
     MAX_ALPHABET,
-    SLOW_CODECS,
     SLOW_MAX_SYMBOLS,
     LayerResult,
     Pair,
@@ -53,20 +54,21 @@ from codecbench.bench.measure import (
 )
 from codecbench.dtypes import to_numpy
 from codecbench.errors import ConfigError
-from codecbench.models import build_model, load_weights, model_skeleton
+from codecbench.executor.run import RunOptions
+from codecbench.executor.runner import seeded_input
+from codecbench.models import MODELS, build_model, load_weights, model_skeleton
 from codecbench.models.prune import PruneConfig, prune_quantize
 from codecbench.registry import get_registry
 from codecbench.store.writer import PrecomputedChunks, TensorPlan, write_store
 
-MAIN_FORMULATION = {"no": "float-split", "yes": "pq-element"}
-#: paper columns: HF = element + Huffman, WT-E / WT-B = element / block + balanced wavelet tree
-PAPER_COLUMNS = {
-    "HF": "element/huffman",
-    "WT-E": "element/wavelet-tree[shape=balanced]",
-    "WT-B": "block/wavelet-tree[shape=balanced]",
-}
 QUICK_COMPRESSED = ("features.", "classifier.6.")  # --quick: convs and the last fc; fc6/fc7 stay plain
 QUICK_INFERENCE = ("wavelet-tree", "huffman-fast", "huffman")  # --quick: stores run beside dense
+
+
+def _quick_inference(pair: Pair) -> bool:
+    """--quick runs the stores of these codecs, each in its first declared variant only."""
+    first = get_registry().entry("codec", pair.codec).cls.variants[0]
+    return pair.codec in QUICK_INFERENCE and dict(pair.codec_params) == first
 
 
 @dataclass
@@ -81,25 +83,8 @@ class BenchConfig:
     out: Path = Path("bench-out")
     reps: int = 3
     progress: bool = True
-    #: layers above this many symbols are not coded with the ~1 M symbols/s ``huffman`` baseline
+    #: layers above this many symbols are coded for their size only with a ``slow`` codec (not timed)
     slow_max_symbols: int = SLOW_MAX_SYMBOLS
-
-
-def machine_info() -> dict[str, Any]:
-    import numba
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "codecbench": __version__,
-        "torch_threads": torch.get_num_threads(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
 
 
 def pairs_for(setting: str, cfg: BenchConfig) -> list[Pair]:
@@ -107,12 +92,17 @@ def pairs_for(setting: str, cfg: BenchConfig) -> list[Pair]:
     formulations = [f for f in registry.names("formulation") if cfg.formulations is None or f in cfg.formulations]
     if setting == "no":  # (gap, value) tuples of a dense tensor: every weight is "nonzero"
         formulations = [f for f in formulations if not f.startswith("pq-")]
+    registry = get_registry()
+
+    def start_decoder(codec: str) -> bool:
+        return registry.entry("codec", codec).cls.decodes_from_start
+
     return [
         Pair(f, codec, params)
         for f in formulations
         for codec, params in codec_variants(cfg.codecs)
-        # the slow baseline where the paper has it (HF = element) and on the main formulation
-        if codec not in SLOW_CODECS or f in ("element", MAIN_FORMULATION[setting])
+        # a codec that decodes from the start where the paper has it (HF = element) and on the main formulation
+        if not start_decoder(codec) or f in ("element", MAIN_FORMULATION[setting])
     ]
 
 
@@ -125,8 +115,6 @@ def layer_inputs(model: nn.Module, reps: int) -> dict[str, dict[str, Any]]:
         for name, m in model.named_modules()
         if isinstance(m, (nn.Conv2d, nn.Linear))
     ]
-    from codecbench.executor.runner import seeded_input
-
     with torch.inference_mode():
         model(seeded_input(1))
     for h in hooks:
@@ -145,63 +133,15 @@ def layer_inputs(model: nn.Module, reps: int) -> dict[str, dict[str, Any]]:
     return out
 
 
-_RUN_PRELOAD = ["torch", "numba", "zarr", "codecbench.cli", "codecbench.executor.engine", "codecbench.bench.compare"]
-_run_context: Any = None
-
-
-def _runner() -> Any:
-    """A ``forkserver`` multiprocessing context whose server has torch and codecbench imported:
-    each run forks from it, so it pays neither the ~2 s of imports nor shares any state with
-    this process (whose torch has run models). A forked child's peak RSS counts the pages it
-    touches and the server's private ones, not the library pages it never touches: measured,
-    about 75 MB below a fresh ``codecbench run`` (the tables say so)."""
-    global _run_context
-    if _run_context is None:
-        import multiprocessing
-
-        _run_context = multiprocessing.get_context("forkserver")
-        _run_context.set_forkserver_preload(_RUN_PRELOAD)
-    return _run_context
-
-
-def _run_child(argv: list[str], conn: Any) -> None:
-    import contextlib
-    import io
-
-    from codecbench.cli import main  # the measured unit is the command itself
-
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(argv)
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
-        code, err = 1, io.StringIO(f"{type(exc).__name__}: {exc}")
-    conn.send((code, out.getvalue(), err.getvalue()))
-    conn.close()
-
-
 def run_store(
     path: Path, batch: int, reps: int, dense: bool = False, warmup: int = 1, group_weights: int | None = None
 ) -> dict[str, Any]:
-    """``codecbench run --json`` in a child process of its own (its own peak RSS): median
-    forward time after ``warmup`` untimed passes (measured: a forked run's second pass is still
-    partly cold, so a median of three without a warm-up read up to 40% high), peak RSS, top-1."""
-    argv = ["run", str(path), "--batch", str(batch), "--repeat", str(reps), "--warmup", str(warmup), "--json"]
-    argv += ["--dense"] if dense else []
-    argv += ["--group-weights", str(group_weights)] if group_weights else []
-    ctx = _runner()
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_run_child, args=(argv, child))
-    proc.start()
-    child.close()
-    try:
-        code, out, err = parent.recv()
-    except EOFError:
-        code, out, err = proc.exitcode, "", "the run process died"
-    proc.join()
-    if code != 0:
-        raise RuntimeError(f"codecbench {' '.join(argv)} failed: {err.strip().splitlines()[-1:]}")
-    data = json.loads(out)
+    """``codecbench run`` of ``path`` in a fresh process (:func:`~codecbench.bench.harness.run_in_process`):
+    median forward time after ``warmup`` untimed passes, peak RSS, top-1."""
+    options = RunOptions(
+        store=str(path), batch=batch, repeat=reps, warmup=warmup, dense=dense, group_weights=group_weights
+    )
+    data = run_in_process(options)
     return {"seconds": data["seconds"], "peak_rss_mb": data["peak_rss_mb"], "top1": data.get("top1")}
 
 
@@ -241,7 +181,7 @@ def bench_model(model_name: str, cfg: BenchConfig, bar: Any) -> dict[str, Any]:
                 else:
                     result, blob = measure_pair(t, pair, encoded, reps=cfg.reps, slow_max_symbols=cfg.slow_max_symbols)
                 row["pairs"][pair.label] = result.as_dict()
-                if blob is not None and pair.formulation == MAIN_FORMULATION[setting]:
+                if blob is not None and result.untimed is None and pair.formulation == MAIN_FORMULATION[setting]:
                     main_blobs.setdefault(pair.label, {})[name] = blob
                 bar.update(1)
             layers[name] = row
@@ -263,7 +203,8 @@ def _totals(layers: dict[str, dict[str, Any]], pairs: list[Pair]) -> dict[str, d
                 continue
             stored = sum(x["stored_bytes"] for x in results)
             bound = sum(x["n_symbols"] * x["h0_bits"] / 8 + x["side_bytes"] for x in results)
-            decode = sum(x["decode_s"] for x in results)
+            times = [x["decode_s"] for x in results]
+            decode = None if None in times else sum(times)  # a slow codec's long layers: size only
             entry["pairs"][pair.label] = {
                 "stored_bytes": stored,
                 "cr": original / stored,
@@ -291,12 +232,12 @@ def _inference(
         write_store(dense_path, tensors, plain, {"model": model_name}, progress=False)
         results["dense"] = {str(b): run_store(dense_path, b, cfg.reps, dense=True) for b in cfg.batches}
         for pair in pairs_for(setting, cfg):
-            if pair.formulation != MAIN_FORMULATION[setting] or (cfg.quick and pair.codec not in QUICK_INFERENCE):
+            if pair.formulation != MAIN_FORMULATION[setting] or (cfg.quick and not _quick_inference(pair)):
                 continue
             blobs = main_blobs.get(pair.label, {})
             missing = [w for w in weights if w not in blobs]
             if missing:
-                results[pair.label] = {"skipped": f"{len(missing)} layer(s) not coded, e.g. {missing[0]}"}
+                results[pair.label] = {"skipped": f"{len(missing)} layer(s) not coded or not timed, e.g. {missing[0]}"}
                 continue
             plans = {k: (TensorPlan(**pair.plan_fields()) if k in blobs else TensorPlan.plain()) for k in tensors}
             path = Path(tmp) / f"{len(results)}.zarr"
@@ -304,7 +245,7 @@ def _inference(
             stored = sum(len(b) for b in blobs.values())
             results[pair.label] = {"stored_weight_bytes": stored}
             for b in cfg.batches:
-                if pair.codec in SLOW_CODECS:  # the paper's way: decode each layer whole, one pass
+                if get_registry().entry("codec", pair.codec).cls.decodes_from_start:  # as it runs: each layer whole
                     results[pair.label][str(b)] = run_store(path, b, 1, warmup=0, group_weights=2**62)
                 else:
                     results[pair.label][str(b)] = run_store(path, b, cfg.reps)
@@ -330,9 +271,9 @@ def _rm(path: Path) -> None:
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     from tqdm import tqdm
 
-    unknown = [m for m in cfg.models if m not in ("alexnet", "vgg16")]
+    unknown = [m for m in cfg.models if m not in MODELS]
     if unknown:
-        raise ConfigError(f"--models: unknown model {unknown[0]!r} (known: alexnet, vgg16)")
+        raise ConfigError(f"--models: unknown model {unknown[0]!r} (known: {', '.join(MODELS)})")
     registry = get_registry()
     for kind, chosen in (("codec", cfg.codecs), ("formulation", cfg.formulations)):
         for name in chosen or []:
@@ -357,7 +298,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             "quick": cfg.quick,
             "reps": cfg.reps,
             "max_alphabet": MAX_ALPHABET,
-            "huffman_max_symbols": cfg.slow_max_symbols,
+            "slow_max_symbols": cfg.slow_max_symbols,
             "prune": PruneConfig().as_dict(),
         },
         "plugins": [e.as_dict() for e in registry.entries()],
@@ -370,8 +311,6 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     results["seconds"] = time.perf_counter() - start
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "results.json").write_text(json.dumps(results, indent=1))
-    from codecbench.bench.report import write_reports
-
     results["outputs"] = write_reports(results, cfg.out)
     (cfg.out / "results.json").write_text(json.dumps(results, indent=1))
     return results

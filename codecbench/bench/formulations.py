@@ -6,8 +6,8 @@ Usage::
     python -m codecbench.bench.formulations [--model alexnet] [--weights laplace:0]
         [--formulations ...] [--codecs ...] [--quick] [--json OUT]
 
-Columns: raw, the wavelet tree in both shapes, huffman-fast, huffman, then every other
-registered codec (plugins) automatically.
+Columns: every registered codec (plugins included) in each of its declared ``variants`` (the
+wavelet tree in both shapes).
 
 Per setting (no-PQ: the weights as they are; PQ: pruned and quantized with the default
 :class:`~codecbench.models.prune.PruneConfig`) and per formulation: the symbol stream's
@@ -16,7 +16,8 @@ bytes; the H0 bound (``n * H0 / 8`` + side arrays: what no order-0 coder of this
 beat); and per codec the stored bytes of every weight chunk (header, arrays, payload: what the
 store holds) with the ratio original / stored and stored / bound. Pairs a codec refuses (an
 alphabet beyond its limit) are reported as refused with the reason, not skipped silently;
-the ``huffman`` baseline (dahuffman, pure Python) runs only on alphabets up to 2**16.
+a codec runs only on alphabets up to its declared ``practical_alphabet`` (the paper's
+``huffman``, pure Python: 2**16).
 Every encoding is decoded and compared with the tensor bit for bit before it is counted.
 
 The prune + quantize time is printed against the issue's budget (10 s for AlexNet) and against
@@ -34,32 +35,26 @@ from typing import Any
 
 import numpy as np
 
-from codecbench.bench.measure import h0
-from codecbench.bench.wavelet_tree import machine_info
+from codecbench.bench.harness import machine_info
+from codecbench.compression.measure import codec_variants
 from codecbench.models import load_weights
 from codecbench.models.prune import PruneConfig, prune_quantize
 from codecbench.registry import get_registry
 from codecbench.store import chunk
+from codecbench.succinct.entropy import h0
 
 NO_PQ = ("element", "block", "float-split")
 PQ = ("pq-element", "pq-block")
-#: (label, codec name, params); the balanced wavelet tree is the paper's WT
-CODECS = (
-    ("raw", "raw", {}),
-    ("wt-huffman", "wavelet-tree", {"shape": "huffman"}),
-    ("wt-balanced", "wavelet-tree", {"shape": "balanced"}),
-    ("huffman-fast", "huffman-fast", {}),
-    ("huffman", "huffman", {}),
-)
-#: the paper's dahuffman baseline builds its code table in Python: only small alphabets
-SLOW_ALPHABET = {"huffman": 2**16}
 PRUNE_BUDGET_S = 10.0
 
 
 def all_codecs() -> list[tuple[str, str, dict]]:
-    """The built-in columns, then every other registered codec (plugins) with its defaults."""
-    builtin = {name for _, name, _ in CODECS}
-    return [*CODECS, *((name, name, {}) for name in get_registry().names("codec") if name not in builtin)]
+    """``(label, codec, params)`` for every registered codec in each declared variant."""
+    out = []
+    for name, params in codec_variants():
+        label = name + (f"[{','.join(f'{k}={v}' for k, v in params)}]" if params else "")
+        out.append((label, name, dict(params)))
+    return out
 
 
 def weight_tensors(model: str, weights: str) -> dict[str, np.ndarray]:
@@ -87,8 +82,8 @@ def measure_pair(tensors: dict[str, np.ndarray], formulation: str, codecs: list[
         row["alphabet_max"] = max(row["alphabet_max"], ras.alphabet_size)
     for label, codec, params in codecs:
         stored, seconds = 0, 0.0
-        limit = SLOW_ALPHABET.get(codec)
-        if limit and row["alphabet_max"] > limit:
+        limit = registry.entry("codec", codec).cls.practical_alphabet
+        if row["alphabet_max"] > limit:
             row["codecs"][label] = {"refused": f"skipped: alphabet {row['alphabet_max']} > {limit} for this baseline"}
             continue
         try:

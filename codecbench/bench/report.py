@@ -14,9 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from codecbench.bench.compare import MAIN_FORMULATION, PAPER_COLUMNS
-
 MB = 1e6
+#: per setting (``no``: weights as they are; ``yes``: pruned + quantized) the formulation whose
+#: stores run in inference: the only lossless one worth running on unquantized floats, and
+#: Deep Compression's tuples
+MAIN_FORMULATION = {"no": "float-split", "yes": "pq-element"}
+#: paper columns: HF = element + Huffman, WT-E / WT-B = element / block + balanced wavelet tree
+PAPER_COLUMNS = {
+    "HF": "element/huffman",
+    "WT-E": "element/wavelet-tree[shape=balanced]",
+    "WT-B": "block/wavelet-tree[shape=balanced]",
+}
 
 
 def _labels(setting: dict[str, Any]) -> list[str]:
@@ -104,7 +112,7 @@ def write_tables(results: dict[str, Any], out: Path) -> Path:
     parts = [
         "# codecbench bench",
         "",
-        f"Weights `{results['config']['weights']}`; {machine['processor']}, {machine['cpu_count']} CPUs, "
+        f"Weights `{results['config']['weights']}`; {machine['cpu']}, {machine['cpu_count']} CPUs, "
         f"torch {machine['torch']} ({machine['torch_threads']} threads); {machine['date']}; "
         f"{'--quick' if results['config']['quick'] else 'full run'} in {results.get('seconds', 0):.0f} s.",
         "",
@@ -189,7 +197,24 @@ def _points(results: dict[str, Any], kinds: tuple[str, ...], codec: str) -> dict
     return points
 
 
+def _inference_points(setting: dict[str, Any], batch: str) -> tuple[float, list[tuple[str, float, float]]]:
+    """Dense ms at ``batch``, and per inference store of the setting: (codec label, whole-model
+    stored MB of its pair, ms at ``batch``)."""
+    inference, totals = setting["inference"], setting["totals"]["all"]["pairs"]
+    points = []
+    for label, entry in inference.items():
+        if label == "dense" or "skipped" in entry or batch not in entry or label not in totals:
+            continue
+        points.append((label.split("/", 1)[1], totals[label]["stored_bytes"] / MB, entry[batch]["seconds"] * 1e3))
+    return inference["dense"][batch]["seconds"] * 1e3, points
+
+
 def write_plots(results: dict[str, Any], out: Path) -> list[str] | str:
+    """Three figures: fig1 at a glance (per model and setting, whole-model stored MB against
+    the median forward of each inference store, one labelled point per codec, dense as
+    reference lines); fig3 / fig4, the paper's per-layer speedup against compression rate /
+    layer size, one panel per formulation (codecs by colour, conv / fc by marker) and per
+    reference codec (huffman, huffman-fast)."""
     try:
         import matplotlib
 
@@ -198,55 +223,83 @@ def write_plots(results: dict[str, Any], out: Path) -> list[str] | str:
     except ImportError:
         return 'skipped: matplotlib is not installed (pip install "codecbench[plot]")'
     from matplotlib.lines import Line2D
-
-    every = {label for codec in ("huffman", "huffman-fast") for label in _points(results, ("conv", "fc"), codec)}
-    codecs = sorted({label.split("/", 1)[1] for label in every})
-    formulations = sorted({label.split("/", 1)[0] for label in every})
-    colors = {c: plt.get_cmap("tab10")(i % 10) for i, c in enumerate(codecs)}  # codec: color
-    markers = {f: "os^Dvpx*"[i % 8] for i, f in enumerate(formulations)}  # formulation: marker
-
-    def scatter(ax: Any, points: dict[str, list[tuple[float, float, float]]], x: int) -> None:
-        for label, pts in sorted(points.items()):
-            formulation, codec = label.split("/", 1)
-            ax.scatter([p[x] for p in pts], [p[1] for p in pts], s=16, alpha=0.75, color=colors[codec],
-                       marker=markers[formulation], linewidths=0)  # fmt: skip
-
-    def legend(fig: Any) -> None:
-        handles = [Line2D([], [], ls="", marker="o", color=colors[c], label=c) for c in codecs]
-        handles += [Line2D([], [], ls="", marker=markers[f], color="0.3", label=f) for f in formulations]
-        fig.legend(handles=handles, loc="center right", fontsize=8, title="codec (color), formulation (marker)")
+    from matplotlib.ticker import NullFormatter
 
     written: list[str] = []
+    settings = [(m, pq, st) for m, data in results["models"].items() for pq, st in data["settings"].items()]
+    batch = str(results["config"]["batches"][0])
+    fig, axes = plt.subplots(1, len(settings), figsize=(6.5 * len(settings), 5.5), squeeze=False)
+    for ax, (model, pq, setting) in zip(axes[0], settings, strict=True):
+        dense_ms, points = _inference_points(setting, batch)
+        original = setting["totals"]["all"]["original_bytes"] / MB
+        ax.axvline(dense_ms, color="0.4", ls="--", lw=1)
+        ax.axhline(original, color="0.4", ls=":", lw=1)
+        ax.annotate(f"dense {dense_ms:.0f} ms", (dense_ms, original), textcoords="offset points", xytext=(4, -12),
+                    fontsize=8, color="0.3")  # fmt: skip
+        for i, (codec, mb, ms) in enumerate(sorted(points)):
+            ax.scatter(
+                [ms],
+                [mb],
+                s=40,
+                color=f"C{i % 10}",
+                marker="os^Dvp<>"[i % 8],
+                label=f"{codec}: {mb:.1f} MB, {ms / dense_ms:.1f}x dense",
+            )
+        ax.legend(fontsize=8, loc="center right")
+        ax.set(xscale="log", xlabel=f"median forward at batch {batch}, ms (log)", ylabel="stored MB (whole model)")
+        ax.set_title(f"{model}, {'pruned + quantized' if pq == 'yes' else 'no pruning'}: {MAIN_FORMULATION[pq]}")
+        ax.set_ylim(0, original * 1.08)
+        ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle("At a glance: size against speed of each inference store; dotted: original size, dashed: dense time")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.savefig(out / "fig1_size_vs_time.png", dpi=100)
+    plt.close(fig)
+    written.append("fig1_size_vs_time.png")
 
-    def save(fig: Any, name: str, rect: tuple[float, ...]) -> None:
-        fig.tight_layout(rect=rect)  # the axes leave the right-hand strip to the legend
-        legend(fig)
+    refs = ("huffman", "huffman-fast")
+    every = {label for codec in refs for label in _points(results, ("conv", "fc"), codec)}
+    codecs = sorted({label.split("/", 1)[1] for label in every})
+    formulations = sorted({label.split("/", 1)[0] for label in every})
+    if not formulations:
+        return written
+    palette = plt.get_cmap("tab10" if len(codecs) <= 10 else "tab20")
+    colors = {c: palette(i % palette.N) for i, c in enumerate(codecs)}
+    kind_marker = {"conv": "o", "fc": "^"}
+
+    def draw(name: str, x: int, xlabel: str, title: str) -> None:
+        fig, axes = plt.subplots(len(refs), len(formulations), figsize=(4.6 * len(formulations), 4.2 * len(refs)),
+                                 squeeze=False)  # fmt: skip
+        for row, ref in enumerate(refs):
+            for col, formulation in enumerate(formulations):
+                ax = axes[row][col]
+                for kind, marker in kind_marker.items():
+                    for label, pts in sorted(_points(results, (kind,), ref).items()):
+                        f, codec = label.split("/", 1)
+                        if f == formulation:
+                            ax.scatter([p[x] for p in pts], [p[1] for p in pts], s=18, alpha=0.8,
+                                       color=colors[codec], marker=marker, linewidths=0)  # fmt: skip
+                ax.set(xscale="log", yscale="log", xlabel=xlabel, title=f"{formulation}, vs {ref}")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # narrow log ranges label every minor tick
+                ax.axhline(1.0, color="0.5", lw=0.8)
+                ax.grid(True, which="major", alpha=0.3)
+            axes[row][0].set_ylabel(f"speedup vs {ref} (extract+decode+compute)")
+        handles = [Line2D([], [], ls="", marker="s", color=colors[c], label=c) for c in codecs]
+        handles += [Line2D([], [], ls="", marker=m, color="0.3", label=k) for k, m in kind_marker.items()]
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout(rect=(0, 0, 0.86, 0.96))
+        fig.legend(handles=handles, loc="center right", fontsize=8, title="codec, layer kind")
         fig.savefig(out / name, dpi=100)
         plt.close(fig)
         written.append(name)
 
-    fig, axes = plt.subplots(2, 3, figsize=(18, 10))
-    for row, codec in enumerate(("huffman", "huffman-fast")):
-        for ax, (title, kinds) in zip(
-            axes[row], (("all layers", ("conv", "fc")), ("conv", ("conv",)), ("fc", ("fc",))), strict=True
-        ):
-            scatter(ax, _points(results, kinds, codec), 0)
-            ax.set(xscale="log", yscale="log", xlabel="compression rate (original / stored)", title=title)
-            ax.set_ylabel(f"speedup vs {codec} (extract+decode+compute)")
-            ax.grid(True, which="major", alpha=0.3)
-    fig.suptitle(
-        "Fig. 3 analog: speedup against compression rate, per layer; reference: element/<codec> where "
-        "measured, else the main formulation (layers where the reference was not measured are left out)",
-        fontsize=10,
+    draw(
+        "fig3_speedup_vs_cr.png",
+        0,
+        "compression rate (original / stored)",
+        "Fig. 3 analog: per-layer speedup against compression rate; reference: element/<codec> where measured, "
+        "else the main formulation (layers without the reference are left out)",
     )
-    save(fig, "fig3_speedup_vs_cr.png", (0, 0, 0.8, 0.97))
-    fig, axes = plt.subplots(1, 2, figsize=(16, 5.5))
-    for ax, codec in zip(axes, ("huffman", "huffman-fast"), strict=True):
-        scatter(ax, _points(results, ("conv", "fc"), codec), 2)
-        ax.set(xscale="log", yscale="log", xlabel="layer size (weights)", ylabel=f"speedup vs {codec}")
-        ax.grid(True, which="major", alpha=0.3)
-    fig.suptitle("Fig. 4 analog: speedup against layer size")
-    save(fig, "fig4_speedup_vs_size.png", (0, 0, 0.78, 0.95))
+    draw("fig4_speedup_vs_size.png", 2, "layer size (weights)", "Fig. 4 analog: per-layer speedup against layer size")
     return written
 
 

@@ -31,8 +31,30 @@ A **codec** stores a sequence of integer symbols ``s[0..n)`` over the alphabet
 - ``nbytes``: bytes of the encoded form the Sequence answers from (payload plus every
   directory), i.e. what it costs to keep this sequence in memory.
 
+- ``access_many(positions)`` / ``rank_many(c, positions)``: the batch forms of ``access`` and
+  ``rank`` (any order, repeats allowed), as uint32 / int64 arrays with the single forms'
+  errors. The defaults loop over the single calls; codecs override them when one pass beats
+  many calls (``has_native(seq, "access_many")`` tells which).
+
 Positions and counts are Python ints (or int64 arrays for the batch forms); symbols come
-back as uint32.
+back as uint32. A Sequence that lacks a member of this contract is refused when it is opened
+(:func:`open_sequence`), with one line naming the codec and the member.
+
+**Capabilities.** What the core and the benchmark treat differently per codec is declared by
+the codec class, never inferred from its name (defaults in brackets):
+
+- ``variants`` [``({},)``]: parameter sets worth measuring as separate columns: the benchmark
+  and ``compress --auto`` measure each (``wavelet-tree`` declares both shapes);
+- ``decodes_from_start`` [False]: the bytes have no directory and every query decodes from the
+  start of the stream (the paper's ``huffman``); the benchmark decodes such a codec's layers
+  whole, in one pass, and ``--auto`` leaves it out unless it is named;
+- ``slow`` [False]: it runs at pure-Python speed (about 1M symbols/s); the benchmark still
+  encodes every layer with it for its size, but times it only on layers up to its
+  ``--slow-max-symbols``;
+- ``practical_alphabet`` [2**32]: the largest alphabet it handles at a useful speed; the
+  benchmark and ``--auto`` skip larger ones, saying why (``encode`` still takes up to 2**32).
+
+:func:`check_codec_class` checks these when a codec registers.
 """
 
 from __future__ import annotations
@@ -41,6 +63,8 @@ import abc
 from typing import Any, ClassVar
 
 import numpy as np
+
+from codecbench.errors import PluginError
 
 MAX_ALPHABET = 2**32
 
@@ -71,6 +95,12 @@ class Sequence(abc.ABC):
 
     def select_many(self, c: int, ks: Any) -> np.ndarray:
         return np.array([self.select(c, int(k)) for k in as_positions(ks)], dtype=np.int64)
+
+    def access_many(self, positions: Any) -> np.ndarray:
+        return np.array([self.access(int(i)) for i in as_positions(positions)], dtype=np.uint32)
+
+    def rank_many(self, c: int, positions: Any) -> np.ndarray:
+        return np.array([self.rank(c, int(i)) for i in as_positions(positions)], dtype=np.int64)
 
     def _check_select_batch(self, c: int, ks: Any) -> tuple[int, np.ndarray]:
         """``select_many`` arguments: (symbol, int64 ks); raises the documented errors for
@@ -117,6 +147,11 @@ class Codec(abc.ABC):
     name: ClassVar[str]
     #: parameter name -> default; ``encode`` rejects anything else
     params: ClassVar[dict[str, Any]] = {}
+    #: capabilities (see the module docstring)
+    variants: ClassVar[tuple[dict[str, Any], ...]] = ({},)
+    decodes_from_start: ClassVar[bool] = False
+    slow: ClassVar[bool] = False
+    practical_alphabet: ClassVar[int] = MAX_ALPHABET
 
     @abc.abstractmethod
     def encode(self, symbols: np.ndarray, alphabet_size: int, **params: Any) -> bytes: ...
@@ -177,3 +212,63 @@ def as_positions(ks: Any) -> np.ndarray:
         return np.asarray(ks, dtype=np.int64).ravel()
     except OverflowError:
         raise IndexError("k out of range (beyond int64)") from None
+
+
+#: what a Sequence must have, beyond being one: checked when a codec's ``open`` returns
+SEQUENCE_MEMBERS = ("__len__", "alphabet_size", "nbytes", "access", "rank", "select", "select_many", "extract")
+#: capability attributes of a codec class and the types they must have
+_CAPABILITIES: dict[str, type | tuple[type, ...]] = {
+    "variants": tuple,
+    "decodes_from_start": bool,
+    "slow": bool,
+    "practical_alphabet": int,
+}
+
+
+def check_codec_class(cls: type, where: str) -> None:
+    """Raise :class:`~codecbench.errors.PluginError` (one line naming the codec and the member) unless ``cls`` has what
+    the codec contract needs: a string ``name``, callable ``encode`` and ``open``, a dict
+    ``params`` and well-formed capabilities (every variant a dict over ``params``)."""
+    name = getattr(cls, "name", None)
+    label = f"codec {name!r} ({where})"
+    for member in ("encode", "open"):
+        if not callable(getattr(cls, member, None)):
+            raise PluginError(f"{label}: has no method {member!r}")
+    if getattr(cls, "__abstractmethods__", None):
+        raise PluginError(f"{label}: does not implement {', '.join(sorted(cls.__abstractmethods__))}")
+    params = getattr(cls, "params", {})
+    if not isinstance(params, dict):
+        raise PluginError(f"{label}: 'params' must be a dict of parameter defaults")
+    for attr, kind in _CAPABILITIES.items():
+        value = getattr(cls, attr, None)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise PluginError(f"{label}: capability {attr!r} must be a {kind.__name__}, not {value!r}")
+    if not cls.variants or any(not isinstance(v, dict) or set(v) - set(params) for v in cls.variants):
+        raise PluginError(f"{label}: 'variants' must be a non-empty tuple of dicts over its params {sorted(params)}")
+
+
+def check_sequence(seq: Any, codec: str) -> Any:
+    """``seq`` if it has every member of the Sequence contract, else ``PluginError`` naming the
+    codec and the first missing member (so a plugin's gap fails where it is, not later inside
+    a model's forward)."""
+    for member in SEQUENCE_MEMBERS:
+        try:
+            getattr(seq, member)
+        except AttributeError:
+            raise PluginError(
+                f"codec {codec!r}: its open() returned a {type(seq).__name__} without {member!r} "
+                "(the Sequence contract, codecbench.codecs.base)"
+            ) from None
+    return seq
+
+
+def open_sequence(codec: Codec, buffer: Any) -> Sequence:
+    """``codec.open(buffer)``, checked against the Sequence contract (:func:`check_sequence`)."""
+    return check_sequence(codec.open(buffer), codec.name)
+
+
+def has_native(seq: Any, method: str) -> bool:
+    """Whether ``seq``'s class overrides ``method`` of :class:`Sequence` (a batch form answered
+    in one pass rather than by the default loop over single calls)."""
+    own = getattr(type(seq), method, None)
+    return own is not None and own is not getattr(Sequence, method, None)

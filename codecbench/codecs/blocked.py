@@ -14,17 +14,24 @@ index alone:
 
 ``access`` and ``extract`` decode only the blocks they touch. Subclasses supply
 ``_decode_block(b)``: the symbols of block ``b`` as a uint32 array.
+
+The container (header, block and count indexes, coded blocks) is shared too:
+:func:`pack_blocked` writes it and :func:`parse_blocked` checks and reads it, so a blocked
+codec is its block coder and little else.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from codecbench.codecs.base import Sequence
 from codecbench.errors import CorruptDataError
+from codecbench.succinct.container import Header, pack_sections, read_sections
 
 #: decoded blocks kept per sequence (a group's select and its extract touch the same blocks)
 CACHED_BLOCKS = 4
@@ -282,3 +289,128 @@ class BlockedSequence(Sequence):
     def _select_error(self, c: int, k: int) -> IndexError:
         total = int(self._index.cumulative(c)[-1])
         return IndexError(f"select({c}, {k}): symbol {c} occurs {total} times (k must be in [1, {total}])")
+
+
+# --------------------------------------------------------------------------- the container
+#
+# The byte layout both plugins share (their SPEC.md files are normative): the 64-byte header of
+# ``BLOCKED_FIELDS``, then sections at multiples of 8 bytes with zero padding: ``block_offsets``
+# u64[nb + 1], the codec's own per-block sections (``extra``), ``sample_ptr`` u64[ns + 1],
+# ``entry_symbols`` uw[E], ``entry_counts`` ucw[E] (counts - 1), then the coded blocks, to the end.
+
+#: after the magic and version: symbol width w, n, sigma, block size B, blocks per sample R,
+#: count-index entries E, count width cw, the codec's own u32 (e.g. a model size; 0 if unused),
+#: coded bytes P
+BLOCKED_FIELDS = "IQQIIQIIQ"
+MAX_BLOCK = 2**24
+MAX_N = 2**48
+
+
+@dataclass(frozen=True)
+class BlockedPayload:
+    """A parsed blocked container: its figures, the coded blocks and the views on its sections."""
+
+    n: int
+    sigma: int
+    width: int
+    block: int
+    per_sample: int
+    own: int  # the codec's own header field
+    offsets: np.ndarray  # u64[nb + 1], into ``blocks``
+    extra: dict[str, np.ndarray]  # the codec's own sections (uint8 views)
+    blocks: np.ndarray  # uint8: every coded block
+    index: CountIndex
+    nbytes: int
+
+    def sequence_args(self) -> dict[str, Any]:
+        """The keyword arguments :class:`BlockedSequence` takes."""
+        return {
+            "n": self.n,
+            "alphabet_size": self.sigma,
+            "block_size": self.block,
+            "per_sample": self.per_sample,
+            "index": self.index,
+            "nbytes": self.nbytes,
+        }
+
+
+def pack_blocked(
+    header: Header,
+    n: int,
+    sigma: int,
+    block: int,
+    per_sample: int,
+    count_index: tuple[np.ndarray, np.ndarray, np.ndarray],
+    blocks: list[bytes],
+    own: int = 0,
+    extra: Seq[bytes] = (),
+) -> bytes:
+    """The container of ``n`` symbols over ``sigma`` cut into coded ``blocks`` of ``block`` symbols,
+    with ``count_index`` from :func:`build_count_index` over samples of ``per_sample`` blocks and
+    the codec's own per-block sections ``extra`` (in the order its parser names them)."""
+    width, cwidth = symbol_width(sigma), count_width(per_sample * block)
+    ptr, entry_symbols, entry_counts = count_index
+    offsets = np.zeros(len(blocks) + 1, dtype="<u8")
+    offsets[1:] = np.cumsum([len(b) for b in blocks])
+    head = header.pack(width, n, sigma, block, per_sample, entry_symbols.size, cwidth, own, int(offsets[-1]))
+    sections = [
+        offsets.tobytes(),
+        *extra,
+        ptr.astype("<u8").tobytes(),
+        entry_symbols.astype(f"<u{width}").tobytes(),
+        (entry_counts - 1).astype(f"<u{cwidth}").tobytes(),
+        b"".join(blocks),
+    ]
+    return pack_sections(head, sections)
+
+
+def parse_blocked(
+    header: Header, data: np.ndarray, extra: Seq[tuple[str, int]] = (), min_block: int = 0
+) -> BlockedPayload:
+    """Check and parse a container: the header's figures, every section inside the buffer with
+    zero padding, block offsets ascending from 0 to the coded size by at least ``min_block``
+    bytes, and the count index (:class:`CountIndex`). ``extra``: the codec's own sections, as
+    ``(name, bytes per block)``."""
+    width, n, sigma, block, per_sample, entries, cwidth, own, coded = header.unpack(data)
+    if not 1 <= sigma <= 2**32 or width != symbol_width(sigma):
+        raise header.bad(f"symbol width {width} does not match alphabet size {sigma}")
+    if n > MAX_N or not 1 <= block <= MAX_BLOCK or per_sample < 1 or per_sample * block > 2**32:
+        raise header.bad(f"header figures out of range (n {n}, block {block}, per sample {per_sample})")
+    if cwidth != count_width(per_sample * block) or entries > n:
+        raise header.bad("header count-index figures are inconsistent")
+    n_blocks = -(-n // block)
+    n_samples = -(-n_blocks // per_sample)
+    sizes = [
+        ("block_offsets", 8 * (n_blocks + 1)),
+        *((name, per_block * n_blocks) for name, per_block in extra),
+        ("sample_ptr", 8 * (n_samples + 1)),
+        ("entry_symbols", width * entries),
+        ("entry_counts", cwidth * entries),
+        ("blocks", coded),
+    ]
+    views = read_sections(data, header.size, sizes, header.bad)
+    offsets = views["block_offsets"].view("<u8")
+    if offsets[0] != 0 or offsets[-1] != coded or np.any(np.diff(offsets.astype(np.int64)) < min_block):
+        raise header.bad(f"block offsets are not ascending from 0 to the coded size (by at least {min_block})")
+    index = CountIndex(
+        views["sample_ptr"].view("<u8"),
+        views["entry_symbols"].view(f"<u{width}"),
+        views["entry_counts"].view(f"<u{cwidth}"),
+        n,
+        per_sample * block,
+        sigma,
+        header.codec,
+    )
+    return BlockedPayload(
+        n,
+        sigma,
+        width,
+        block,
+        per_sample,
+        own,
+        offsets,
+        {name: views[name] for name, _ in extra},
+        views["blocks"],
+        index,
+        int(data.size),
+    )

@@ -32,7 +32,6 @@ Byte layout (all little-endian; ``specs/codec-huffman.md`` is normative)::
 from __future__ import annotations
 
 import itertools
-import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,11 +42,11 @@ from dahuffman.huffmancodec import _EOF
 from codecbench.codecs.base import Codec, Sequence, as_byte_array, check_symbols
 from codecbench.errors import CorruptDataError
 from codecbench.hookspecs import hookimpl
+from codecbench.succinct.container import Header
 from codecbench.succinct.huffman_code import MAX_CODE_LENGTH, canonical, code_lengths
 
-MAGIC = b"CBHUFFD\0"
-VERSION = 1
-HEADER = struct.Struct("<8sIIQQQQII")
+#: after the magic and version: L, n, sigma, n_present, payload_bytes, eof_length, reserved
+HEADER = Header("huffman", b"CBHUFFD\0", 1, "IQQQQII")
 HEADER_SIZE = HEADER.size  # 56
 # what dahuffman (or a damaged stream) may raise while decoding; reported as CorruptDataError
 _DECODE_ERRORS = (KeyError, ValueError, IndexError, TypeError, OverflowError)
@@ -167,6 +166,9 @@ class HuffmanCodec(Codec):
 
     name = "huffman"
     params: dict[str, Any] = {}
+    decodes_from_start = True  # no directory: the paper's baseline as the paper had it
+    slow = True  # dahuffman: pure Python, about 1-2.5 M symbols/s
+    practical_alphabet = 2**16  # dahuffman builds its tables in Python, one entry per symbol
 
     def encode(self, symbols: np.ndarray, alphabet_size: int, **params: Any) -> bytes:
         self._check_params(params)
@@ -174,7 +176,7 @@ class HuffmanCodec(Codec):
         sigma = int(alphabet_size)
         n = int(values.size)
         if n == 0:
-            return HEADER.pack(MAGIC, VERSION, 0, 0, sigma, 0, 0, 0, 0)
+            return HEADER.pack(0, 0, sigma, 0, 0, 0, 0)
         present, freqs = np.unique(values, return_counts=True)
         # EOF takes the last index: frequency 1, and it sorts after every symbol of its length
         lengths = code_lengths(np.append(freqs, 1), MAX_CODE_LENGTH)
@@ -185,7 +187,7 @@ class HuffmanCodec(Codec):
         if len(payload) != -(-bits // 8):  # pragma: no cover - dahuffman changed its framing
             raise RuntimeError(f"huffman: dahuffman wrote {len(payload)} bytes for {bits} bits")
         max_length = code.max_length
-        header = HEADER.pack(MAGIC, VERSION, max_length, n, sigma, present.size, len(payload), int(lengths[-1]), 0)
+        header = HEADER.pack(max_length, n, sigma, present.size, len(payload), int(lengths[-1]), 0)
         counts = code.count[1:].astype("<u4").tobytes()
         order = code.sorted_symbols.astype(np.int64)
         canonical_symbols = present[order[order < present.size]].astype("<u4").tobytes()
@@ -194,15 +196,7 @@ class HuffmanCodec(Codec):
     def open(self, buffer: Any) -> HuffmanSequence:
         data = as_byte_array(buffer)
         size = int(data.size)
-        if size < HEADER_SIZE:
-            raise CorruptDataError(f"huffman: {size} bytes is shorter than the {HEADER_SIZE}-byte header")
-        magic, version, max_length, n, sigma, n_present, payload_bytes, eof_length, reserved = HEADER.unpack_from(
-            data, 0
-        )
-        if magic != MAGIC:
-            raise CorruptDataError("huffman: bad magic (not a huffman codec payload)")
-        if version != VERSION:
-            raise CorruptDataError(f"huffman: unsupported layout version {version} (this build reads {VERSION})")
+        max_length, n, sigma, n_present, payload_bytes, eof_length, reserved = HEADER.unpack(data)
         if not 1 <= sigma <= 2**32:
             raise CorruptDataError(f"huffman: alphabet size {sigma} out of range [1, 2**32]")
         if reserved != 0:

@@ -31,7 +31,6 @@ Besides the Sequence contract, the opened sequence has ``access_many(positions)`
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import numba
@@ -40,11 +39,11 @@ import numpy as np
 from codecbench.codecs.base import Codec, Sequence, aligned_copy, as_byte_array, as_positions, check_symbols
 from codecbench.errors import CorruptDataError
 from codecbench.hookspecs import hookimpl
+from codecbench.succinct.container import Header, read_sections, section_offsets
 from codecbench.succinct.huffman_code import canonical, code_lengths, depth_tables
 
-MAGIC = b"CBHUFFF\0"
-VERSION = 1
-HEADER = struct.Struct("<8sIIQQQQIIQ")
+#: after the magic and version: L, n, sigma, p, total_bits, sync_shift, count_shift, reserved
+HEADER = Header("huffman-fast", b"CBHUFFF\0", 1, "IQQQQIIQ")
 assert HEADER.size == 64
 MAX_CODE_LENGTH = 32  # hard cap: the decoder handles every length up to it
 MAX_SYMBOLS = 2**32 - 1  # counts are u32
@@ -526,32 +525,24 @@ def _encode(keys, lut, rcode, clen, ks, cs, words, sync, rows):
     return bitpos
 
 
-def _align8(x: int) -> int:
-    return (x + 7) & ~7
-
-
 def _n_blocks(n: int, shift: int) -> int:
     return (n + (1 << shift) - 1) >> shift
 
 
-def sections(L: int, n: int, p: int, total_bits: int, ks: int, cs: int) -> list[tuple[str, str, int, int]]:
-    """``(name, dtype, count, offset)`` of every section in order, plus ``("end", "", 0, size)``."""
+def sections(L: int, n: int, p: int, total_bits: int, ks: int, cs: int) -> list[tuple[str, str, int]]:
+    """``(name, dtype, count)`` of every section in order (each at the next multiple of 8)."""
     coded = L >= 1
-    spec = [
+    return [
         ("count", "<u4", L + 1),
         ("symbols", "<u4", p),
         ("sync", "<u8", _n_blocks(n, ks) + 1 if coded else 0),
         ("counts", "<u4", (_n_blocks(n, cs) - 1) * p if coded else 0),
         ("bits", "<u8", total_bits // 64 + 2 if coded else 0),
     ]
-    out = []
-    position = HEADER.size
-    for name, dtype, count in spec:
-        position = _align8(position)
-        out.append((name, dtype, count, position))
-        position += count * np.dtype(dtype).itemsize
-    out.append(("end", "", 0, position))
-    return out
+
+
+def _sizes(layout: list[tuple[str, str, int]]) -> list[tuple[str, int]]:
+    return [(name, count * np.dtype(dtype).itemsize) for name, dtype, count in layout]
 
 
 def auto_count_every(p: int, sync_every: int) -> int:
@@ -859,9 +850,12 @@ class HuffmanFastCodec(Codec):
         else:
             L, syms, count, total_bits = 0, present, np.array([p], dtype=np.uint32), 0
         layout = sections(L, n, p, total_bits, ks, cs)
-        out = np.zeros(layout[-1][3], dtype=np.uint8)
-        HEADER.pack_into(out, 0, MAGIC, VERSION, L, n, int(alphabet_size), p, total_bits, ks, cs, 0)
-        views = {name: out[off : off + cnt * np.dtype(dt).itemsize].view(dt) for name, dt, cnt, off in layout[:-1]}
+        offsets, end = section_offsets(HEADER.size, _sizes(layout))
+        out = np.zeros(end, dtype=np.uint8)
+        HEADER.pack_into(out, 0, L, n, int(alphabet_size), p, total_bits, ks, cs, 0)
+        views = {
+            name: out[offsets[name] : offsets[name] + cnt * np.dtype(dt).itemsize].view(dt) for name, dt, cnt in layout
+        }
         views["count"][:] = count
         views["symbols"][:] = syms
         if L >= 1:
@@ -880,14 +874,7 @@ class HuffmanFastCodec(Codec):
 
 def load(data: np.ndarray) -> tuple[dict[str, int], dict[str, np.ndarray]]:
     """Validate a payload (``data``: uint8, 8-byte aligned); (header fields, section views)."""
-    size = int(data.size)
-    if size < HEADER.size:
-        raise _bad(f"{size} bytes is shorter than the {HEADER.size}-byte header")
-    magic, version, L, n, sigma, p, total_bits, ks, cs, reserved = HEADER.unpack_from(data, 0)
-    if magic != MAGIC:
-        raise _bad("bad magic (not a huffman-fast payload)")
-    if version != VERSION:
-        raise _bad(f"unsupported layout version {version} (this build reads {VERSION})")
+    L, n, sigma, p, total_bits, ks, cs, reserved = HEADER.unpack(data)
     if reserved != 0:
         raise _bad("reserved header field is not zero")
     if not 1 <= sigma <= 2**32:
@@ -906,17 +893,13 @@ def load(data: np.ndarray) -> tuple[dict[str, int], dict[str, np.ndarray]]:
     elif p < 2 or not n <= total_bits <= n * L:
         raise _bad(f"L = {L} with p = {p}, n = {n}, total_bits = {total_bits}")
     layout = sections(L, n, p, total_bits, ks, cs)
-    if size != layout[-1][3]:
-        raise _bad(f"header implies {layout[-1][3]} bytes, buffer has {size}")
     views = {}
-    position = HEADER.size
-    for name, dt, cnt, off in layout[:-1]:
-        if np.any(data[position:off]):
-            raise _bad(f"non-zero padding before section {name!r}")
-        view = data[off : off + cnt * np.dtype(dt).itemsize].view(dt)
+    for (name, dt, _), (_, raw) in zip(
+        layout, read_sections(data, HEADER.size, _sizes(layout), _bad).items(), strict=True
+    ):
+        view = raw.view(dt)
         view.flags.writeable = False  # one numba type for every buffer flavour; never written
         views[name] = view
-        position = off + cnt * np.dtype(dt).itemsize
     fields = {"L": L, "n": n, "sigma": sigma, "p": p, "total_bits": total_bits, "sync_shift": ks, "count_shift": cs}
     count = views["count"].astype(np.int64)
     syms = views["symbols"]

@@ -15,19 +15,17 @@ answers a whole batch in one pass).
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import numpy as np
 
 from codecbench.codecs.base import Codec, Sequence, aligned_copy, as_byte_array, check_symbols
-from codecbench.errors import CorruptDataError
 from codecbench.hookspecs import hookimpl
 from codecbench.succinct import int_vector
+from codecbench.succinct.container import Header
 
-MAGIC = b"CBRAW\0\0\0"
-VERSION = 1
-_HEADER = struct.Struct("<8sIIQQ")
+#: width, n, sigma after the magic and version
+HEADER = Header("raw", b"CBRAW\0\0\0", 1, "IQQ")
 
 
 class RawSequence(Sequence):
@@ -89,24 +87,17 @@ class RawCodec(Codec):
         values = check_symbols(symbols, alphabet_size)
         width = int_vector.width_for(alphabet_size)
         words = int_vector.pack(values, width)
-        header = _HEADER.pack(MAGIC, VERSION, width, values.size, int(alphabet_size))
-        return header + words.astype("<u8", copy=False).tobytes()
+        return HEADER.pack(width, values.size, int(alphabet_size)) + words.astype("<u8", copy=False).tobytes()
 
     def open(self, buffer: Any) -> RawSequence:
         data = as_byte_array(buffer)
-        if data.size < _HEADER.size:
-            raise CorruptDataError(f"raw: {data.size} bytes is shorter than the {_HEADER.size}-byte header")
-        magic, version, width, n, sigma = _HEADER.unpack_from(data, 0)
-        if magic != MAGIC:
-            raise CorruptDataError("raw: bad magic (not a raw codec payload)")
-        if version != VERSION:
-            raise CorruptDataError(f"raw: unsupported layout version {version} (this build reads {VERSION})")
+        width, n, sigma = HEADER.unpack(data)
         if not 1 <= sigma <= 2**32 or width != int_vector.width_for(sigma):
-            raise CorruptDataError(f"raw: width {width} does not match alphabet size {sigma}")
-        expected = _HEADER.size + 8 * int_vector.n_words(n, width)
+            raise HEADER.bad(f"width {width} does not match alphabet size {sigma}")
+        expected = HEADER.size + 8 * int_vector.n_words(n, width)
         if data.size != expected:
-            raise CorruptDataError(f"raw: {n} symbols of {width} bits need {expected} bytes, buffer has {data.size}")
-        words = _aligned_words(data[_HEADER.size :])
+            raise HEADER.bad(f"{n} symbols of {width} bits need {expected} bytes, buffer has {data.size}")
+        words = _aligned_words(data[HEADER.size :])
         return RawSequence(words, width, n, sigma, data.size)
 
 

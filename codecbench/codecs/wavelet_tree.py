@@ -153,6 +153,7 @@ def _positions(positions: Any, bound: int) -> np.ndarray:
 class WaveletTreeCodec(Codec):
     name = "wavelet-tree"
     params: dict[str, Any] = {"shape": "huffman", "max_code_length": 24}
+    variants = ({"shape": "huffman"}, {"shape": "balanced"})  # WT-H, and the paper's WT-B
 
     def encode(self, symbols: np.ndarray, alphabet_size: int, **params: Any) -> bytes:
         p = self._check_params(params)
@@ -171,7 +172,7 @@ class WaveletTreeCodec(Codec):
         if data.ctypes.data % 64:  # one copy, so every 512-bit rank block is one cache line
             data = aligned_copy(data)
         data, lay = wt.load(data)
-        sigma = int(wt.HEADER.unpack_from(data, 0)[4])
+        sigma = int(wt.HEADER.unpack(data)[2])
         return WaveletTreeSequence(data, lay, sigma)
 
 

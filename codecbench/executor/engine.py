@@ -31,11 +31,15 @@ evicts every group just before it is needed again (a cyclic scan: zero hits); th
 budget of a fraction of the model gives about that fraction of hits. Hits, misses,
 evictions and refusals are counted (``run --json``).
 
-Sparse compute (``sparse=True``, off by default). A ``pq-*`` linear layer with float32
-weights and input is computed straight from its ``(gap, entry)`` tuples by a numba kernel
-that accumulates only the nonzeros. It never builds the dense weights, but it sums in a
-different order than torch's dense kernel: its results are NOT bit-identical to the dense
-model (close in float terms). ``run --sparse-compute --check`` reports that honestly.
+Sparse compute (``sparse=True``, off by default). A linear layer whose formulation can compute
+it from its symbols (the ``can_sparse_linear`` capability: ``pq-*`` float32 matrices, from their
+``(gap, entry)`` tuples, accumulating only the nonzeros) never builds its dense weights, but it
+sums in a different order than torch's dense kernel: its results are NOT bit-identical to the
+dense model (close in float terms). ``run --sparse-compute --check`` reports that honestly.
+
+Errors. Anything raised while a layer's tensor is fetched, its groups are selected, extracted
+or decoded surfaces as one line naming the store, the tensor, its formulation and codec, and
+the cause (:func:`codecbench.store.reader.failure`).
 """
 
 from __future__ import annotations
@@ -48,18 +52,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numba
 import numpy as np
 import torch
 
-from codecbench.errors import CodecbenchError
-from codecbench.formulations.blocks import dictionary_arrays, entry_value
+from codecbench.dtypes import to_torch
+from codecbench.formulations.base import DEFAULT_GROUP_WEIGHTS
 
 #: weights per group of a linear layer: 1M float32 = 4 MiB, so ``depth + 1`` groups stay in
 #: the last-level cache and the layer reads its decoded weights from cache, not from memory
 LINEAR_GROUP_WEIGHTS = 1 << 20
 #: weights per group of a conv layer: larger, as each group's conv re-reads its whole input
-CONV_GROUP_WEIGHTS = 1 << 22
+CONV_GROUP_WEIGHTS = DEFAULT_GROUP_WEIGHTS
 DEFAULT_WORKERS = max(1, min(2, os.cpu_count() or 1))
 DEFAULT_DEPTH = 2
 
@@ -306,7 +309,7 @@ class Engine:
     def sparse_linear(self, layer: Any, x: torch.Tensor) -> torch.Tensor:
         """``F.linear`` computed from the ``(gap, entry)`` tuples of a ``pq-*`` layer, a group
         per worker task. NOT bit-identical to the dense model (different summation order)."""
-        opened = layer.opened
+        opened = layer.fetch()
         for source in layer.ahead:
             source.prefetch()
         stats = self.layer_stats(layer.profile_name) if self.profile else None
@@ -346,7 +349,7 @@ class _LayerRun:
 
     def __init__(self, engine: Engine, layer: Any) -> None:
         self.engine, self.layer = engine, layer
-        self.opened = opened = layer.opened  # fetched on the calling thread (once per store)
+        self.opened = opened = layer.fetch()  # fetched on the calling thread (once per store)
         self.stats = stats = engine.layer_stats(layer.profile_name) if engine.profile else None
         t0 = time.perf_counter()
         self.spans = layer.spans(opened)
@@ -413,9 +416,8 @@ class _LayerRun:
         except BaseException as exc:
             if buf is not None and not keep:
                 engine._give(buf, nbytes)
-            name = self.layer.source.name
-            if isinstance(exc, CodecbenchError) and name not in str(exc):  # name the tensor at fault
-                raise type(exc)(f"{name}: {exc}") from exc
+            if isinstance(exc, Exception):  # one line naming the tensor, its pair and the cause
+                raise self.opened.failure(exc) from exc
             raise
         if stats is not None:
             stats.wait += time.perf_counter() - t0
@@ -467,8 +469,6 @@ def _decode_group(
     t1 = time.perf_counter()
     ras = opened.ras
     if buf is None:
-        from codecbench.dtypes import to_torch
-
         made = to_torch(np.ascontiguousarray(opened.formulation.decode_units(ras, symbols, k0, k1)))
     else:
         opened.formulation.decode_units_into(ras, symbols, k0, k1, buf.numpy()[:nbytes].view(bits))
@@ -477,92 +477,13 @@ def _decode_group(
 
 
 def _sparse_group(opened: Any, start: int, stop: int, k0: int, k1: int, xt: np.ndarray, out: np.ndarray):
-    from codecbench.errors import CorruptDataError
-    from codecbench.formulations.pq import _DECODE_ERRORS, _n_entries
-
-    t0 = time.perf_counter()
-    symbols = opened.sequence.extract(start, stop)
-    t1 = time.perf_counter()
-    ras = opened.ras
-    values, blocks, identity = dictionary_arrays(ras)
-    status = _sparse_matmul(
-        symbols,
-        values.view(np.float32),
-        blocks,
-        identity,
-        1 << ras.meta["gap_bits"],
-        _n_entries(ras),
-        ras.delimiter,
-        ras.unit_size,
-        ras.meta["block_size"],
-        k1 - k0,
-        xt,
-        out[k0:k1],
-    )
-    if status:
-        raise CorruptDataError(f"{opened.name}: {opened.formulation.name}: {_DECODE_ERRORS[status]}")
+    """Worker task: a group's rows of ``x @ W.T`` from its symbols, by the formulation's own
+    sparse compute. Returns ``(extract seconds, compute seconds, symbols)``."""
+    try:
+        t0 = time.perf_counter()
+        symbols = opened.sequence.extract(start, stop)
+        t1 = time.perf_counter()
+        opened.formulation.sparse_linear(opened.ras, symbols, k0, k1, xt, out[k0:k1])
+    except Exception as exc:
+        raise opened.failure(exc) from exc
     return t1 - t0, time.perf_counter() - t1, int(symbols.size)
-
-
-def sparse_capable(opened: Any) -> bool:
-    """Whether :meth:`Engine.sparse_linear` can compute this tensor: a ``pq-*`` float32 matrix."""
-    from codecbench.formulations.pq import PQFormulation
-
-    return (
-        isinstance(opened.formulation, PQFormulation) and opened.ras.dtype == "float32" and len(opened.ras.shape) == 2
-    )
-
-
-@numba.njit(cache=True, nogil=True)
-def _sparse_matmul(symbols, values, blocks, identity, g, n_entries, delimiter, u, block, m, xt, out) -> int:
-    """``out[j, b] = sum over the nonzeros w of unit j of w * xt[column, b]`` for the units
-    coded in ``symbols`` (the grammar of :mod:`codecbench.formulations.pq`; the same checks
-    and error codes as its decoder). Float32 accumulation in tuple order."""
-    batch = xt.shape[1]
-    if m == 0:
-        return 0 if symbols.shape[0] == 0 else 1
-    nb = (u + block - 1) // block
-    n_symbols = symbols.shape[0]
-    acc = np.zeros(batch, dtype=np.float32)
-    j = 0
-    pos = 0
-    i = 0
-    while i < n_symbols:
-        s = symbols[i]
-        if s == delimiter:
-            for b in range(batch):
-                out[j, b] = acc[b]
-                acc[b] = 0
-            j += 1
-            pos = 0
-            i += 1
-            if j >= m:
-                return 1
-            continue
-        if s >= g:
-            return 3
-        if i + 1 >= n_symbols:
-            return 4
-        e = symbols[i + 1]
-        if e == delimiter:
-            return 4
-        if e < g or e >= g + n_entries:
-            return 2
-        pos += s
-        if pos >= nb:
-            return 5
-        if identity:
-            w = values[e - g]
-            for b in range(batch):
-                acc[b] += w * xt[pos, b]
-        else:
-            first = pos * block
-            for r in range(min(block, u - first)):
-                w = entry_value(values, blocks, identity, e - g, r)
-                for b in range(batch):
-                    acc[b] += w * xt[first + r, b]
-        pos += 1
-        i += 2
-    for b in range(batch):
-        out[j, b] = acc[b]
-    return 0 if j == m - 1 else 1

@@ -33,36 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codecbench.executor.engine import CONV_GROUP_WEIGHTS, LINEAR_GROUP_WEIGHTS, Engine, sparse_capable
-from codecbench.formulations.base import group_spans
+from codecbench.executor.engine import CONV_GROUP_WEIGHTS, LINEAR_GROUP_WEIGHTS, Engine
+from codecbench.formulations.base import group_spans, unit_groups
 from codecbench.store.reader import OpenedTensor, StoreReader
-
-DEFAULT_GROUP_WEIGHTS = CONV_GROUP_WEIGHTS  # 4M weights (16 MiB of float32) per group
-UNIT_ALIGN = 64
-
-
-def unit_groups(
-    n_units: int,
-    unit_size: int,
-    group_weights: int = DEFAULT_GROUP_WEIGHTS,
-    unit_align: int = UNIT_ALIGN,
-    multiple: int = 1,
-) -> list[int]:
-    """Cut points ``[0, ..., n_units]`` of unit groups of about ``group_weights`` weights.
-
-    Each group is a multiple of ``unit_align`` units (and of ``multiple``, for grouped convs)
-    except that a layer smaller than one aligned group is one group, and a short tail is
-    merged into the previous group. A group may exceed ``group_weights`` when ``unit_align``
-    units alone do.
-    """
-    if group_weights < 1 or unit_align < 1:
-        raise ValueError("group_weights and unit_align must be >= 1")
-    step_unit = unit_align * multiple // np.gcd(unit_align, multiple)
-    per_group = max(step_unit, group_weights // max(unit_size, 1) // step_unit * step_unit)
-    cuts = list(range(0, n_units, per_group)) + [n_units]
-    if len(cuts) > 2 and cuts[-1] - cuts[-2] < unit_align:
-        del cuts[-2]
-    return cuts
 
 
 class LazyTensor:
@@ -134,15 +107,20 @@ class _CompressedLayer(nn.Module):
     def cache_key(self) -> str:
         return self.source.name
 
-    @property
-    def opened(self) -> OpenedTensor:
+    # A method, not a property: nn.Module.__getattr__ would turn an AttributeError raised
+    # inside a property (say, by a plugin's open) into "module has no attribute 'opened'".
+    def fetch(self) -> OpenedTensor:
         """The compressed weight (fetched from the store on first use)."""
         return self.source.get()
 
     def spans(self, opened: OpenedTensor) -> list[tuple[int, int]]:
         """The ``[start, stop)`` symbol span of each group: one batched select, kept."""
         if self._spans is None or self._spans[0] is not opened:
-            self._spans = (opened, [tuple(s) for s in group_spans(opened.sequence, opened.ras, self.cuts).tolist()])
+            try:
+                found = group_spans(opened.sequence, opened.ras, self.cuts).tolist()
+            except Exception as exc:
+                raise opened.failure(exc) from exc
+            self._spans = (opened, [tuple(s) for s in found])
         return self._spans[1]
 
     def weight_groups(self):
@@ -174,8 +152,12 @@ class CompressedLinear(_CompressedLayer):
         self.out_features = shape[0]
 
     def computes_sparse(self) -> bool:
-        """Whether forwards take the opt-in sparse path (float32 inputs assumed)."""
-        return self.engine.sparse and sparse_capable(self.opened)
+        """Whether forwards take the opt-in sparse path (float32 inputs assumed): the engine's
+        sparse compute is on and the formulation can compute this tensor from its symbols."""
+        if not self.engine.sparse:
+            return False
+        opened = self.fetch()
+        return opened.formulation.can_sparse_linear(opened.ras)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype == torch.float32 and self.computes_sparse():

@@ -16,20 +16,20 @@ batch of unit ranges; formulations only define what a unit's symbols mean.
 - ``encode(tensor, **params) -> RAS``: ``tensor`` is a numpy array with ``ndim >= 1``. A
   tensor the formulation cannot represent raises ``ValueError`` saying why; unknown
   ``params`` raise ``ValueError`` naming the parameter.
-- ``decode_units(ras, symbols, k0, k1) -> ndarray``: ``symbols`` is exactly the RAS slice
-  from the start of unit ``k0`` to the end of unit ``k1 - 1`` (inner delimiters included);
-  returns the weights of units ``[k0, k1)`` as an array of shape
-  ``(k1 - k0, *ras.shape[1:])`` and dtype ``ras.dtype``, bit-exact. ``IndexError`` unless
-  ``0 <= k0 <= k1 <= ras.n_units``; symbols that cannot be these units (wrong length,
+- ``decode_units_into(ras, symbols, k0, k1, out)`` (the executor's hot path): ``symbols``
+  is exactly the RAS slice from the start of unit ``k0`` to the end of unit ``k1 - 1`` (inner
+  delimiters included); writes the weights of units ``[k0, k1)``, bit-exact, into ``out``, a
+  writable C-contiguous 1-D array of ``(k1 - k0) * unit_size`` elements whose itemsize is that
+  of ``ras.dtype`` (any dtype of that width: the bit patterns are what is written), so a
+  caller can reuse one buffer per group instead of allocating (and page-faulting) a fresh
+  array each time. ``IndexError`` unless ``0 <= k0 <= k1 <= ras.n_units``; ``ValueError`` for
+  an ``out`` of the wrong size or kind; symbols that cannot be these units (wrong length,
   delimiter out of place, symbol outside the dictionary) raise
-  :class:`codecbench.errors.CorruptDataError`.
-
-- ``decode_units_into(ras, symbols, k0, k1, out)`` (optional; the executor's hot path):
-  the same weights written into ``out``, a writable C-contiguous 1-D array of
-  ``(k1 - k0) * unit_size`` elements whose itemsize is that of ``ras.dtype`` (any dtype of
-  that width: the bit patterns are what is written), with the same errors. The default
-  calls ``decode_units`` and copies; built-ins decode in place, so a caller can reuse one
-  buffer per group instead of allocating (and page-faulting) a fresh array each time.
+  :class:`codecbench.errors.CorruptDataError`, having written nothing outside ``out``.
+- ``decode_units(ras, symbols, k0, k1) -> ndarray``: the same weights as a new array of
+  shape ``(k1 - k0, *ras.shape[1:])`` and dtype ``ras.dtype``. A formulation implements
+  either method; the base class derives the other (a class that implements neither is
+  refused when it registers).
 
 - ``check_ras(ras)``: raise :class:`codecbench.errors.CorruptDataError` unless a RAS read
   back from a store (header and arrays, no symbols) is one this formulation could have
@@ -39,6 +39,15 @@ batch of unit ranges; formulations only define what a unit's symbols mean.
   opened, before anything is decoded, so a header claiming a huge tensor over a short
   symbol sequence (or the reverse) is rejected before any allocation. The default accepts
   any count; formulations whose symbol count follows from the shape override it.
+
+**Capabilities** (optional; the defaults say "no"):
+
+- ``can_sparse_linear(ras) -> bool`` and ``sparse_linear(ras, symbols, k0, k1, xt, out)``:
+  compute ``out[j, b] = sum_c W[k0 + j, c] * xt[c, b]`` for the units ``[k0, k1)`` of a 2-D
+  tensor straight from its symbols, without building dense rows (``xt`` is the layer input
+  transposed, ``(unit_size, batch)`` float32; ``out`` is ``(k1 - k0, batch)`` float32). The
+  executor's opt-in sparse compute uses it; it need not be bit-identical to a dense matmul.
+  Errors as for ``decode_units_into``.
 
 ``RAS.arrays`` holds the named numpy arrays a formulation needs besides the symbols
 (dictionaries, raw side bits); ``RAS.meta`` holds JSON-safe scalars. Both are stored in
@@ -54,7 +63,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from codecbench.dtypes import BFLOAT16
-from codecbench.errors import CorruptDataError
+from codecbench.errors import CorruptDataError, PluginError
 
 
 @dataclass
@@ -84,15 +93,29 @@ class Formulation(abc.ABC):
     @abc.abstractmethod
     def encode(self, tensor: np.ndarray, **params: Any) -> RAS: ...
 
-    @abc.abstractmethod
-    def decode_units(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int) -> np.ndarray: ...
-
     def decode_units_into(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int, out: np.ndarray) -> None:
-        """Decode units ``[k0, k1)`` into ``out`` (see the module docstring). This default
-        decodes into a new array and copies; formulations override it to write in place."""
+        """Decode units ``[k0, k1)`` into ``out`` (see the module docstring). This default, for
+        formulations that implement only :meth:`decode_units`, decodes into a new array and
+        copies."""
         weights = self.decode_units(ras, symbols, k0, k1)
         check_out(ras, k0, k1, out)
         out[:] = np.ascontiguousarray(weights).reshape(-1).view(out.dtype)
+
+    def decode_units(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int) -> np.ndarray:
+        """Units ``[k0, k1)`` as a new array (see the module docstring). This default, for
+        formulations that implement only :meth:`decode_units_into`, allocates and decodes into it."""
+        k0, k1 = check_unit_range(ras, k0, k1)
+        out = np.empty((k1 - k0) * ras.unit_size, dtype=tensor_dtype(ras.dtype))
+        self.decode_units_into(ras, symbols, k0, k1, out)
+        return out.reshape(k1 - k0, *ras.shape[1:])
+
+    def can_sparse_linear(self, ras: RAS) -> bool:
+        """Whether :meth:`sparse_linear` computes this tensor (see the module docstring)."""
+        return False
+
+    def sparse_linear(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int, xt: np.ndarray, out: np.ndarray) -> None:
+        """Rows ``[k0, k1)`` of ``W @ xt`` from the symbols (see the module docstring)."""
+        raise NotImplementedError(f"formulation {self.name!r} has no sparse compute")
 
     def check_ras(self, ras: RAS) -> None:
         """Raise CorruptDataError unless ``ras`` (read back from a store, no symbols) is one
@@ -114,6 +137,33 @@ class Formulation(abc.ABC):
             allowed = ", ".join(sorted(self.params)) or "none"
             raise ValueError(f"formulation {self.name!r}: unknown parameter {unknown[0]!r} (allowed: {allowed})")
         return {**self.params, **params}
+
+
+def check_formulation_class(cls: type, where: str) -> None:
+    """Raise :class:`~codecbench.errors.PluginError` (one line naming the formulation and the
+    member) unless ``cls`` has what the contract needs: a string ``name``, callable ``encode``,
+    a dict ``params``, and ``decode_units_into`` or ``decode_units`` of its own."""
+    label = f"formulation {getattr(cls, 'name', None)!r} ({where})"
+    if not callable(getattr(cls, "encode", None)):
+        raise PluginError(f"{label}: has no method 'encode'")
+    if getattr(cls, "__abstractmethods__", None):
+        raise PluginError(f"{label}: does not implement {', '.join(sorted(cls.__abstractmethods__))}")
+    if not isinstance(getattr(cls, "params", {}), dict):
+        raise PluginError(f"{label}: 'params' must be a dict of parameter defaults")
+    if isinstance(cls, type) and issubclass(cls, Formulation):
+        own = (
+            cls.decode_units_into is not Formulation.decode_units_into
+            or cls.decode_units is not Formulation.decode_units
+        )
+    else:
+        own = callable(getattr(cls, "decode_units_into", None)) or callable(getattr(cls, "decode_units", None))
+    if not own:
+        raise PluginError(f"{label}: implements neither 'decode_units_into' nor 'decode_units'")
+
+
+def tensor_dtype(name: str) -> np.dtype:
+    """The numpy dtype of a RAS's ``dtype`` name (bfloat16 through ml_dtypes)."""
+    return BFLOAT16 if name == "bfloat16" else np.dtype(name)
 
 
 def check_exact_count(ras: RAS, n_symbols: int, per_unit: int, name: str) -> None:
@@ -144,7 +194,7 @@ def check_unit_range(ras: RAS, k0: int, k1: int) -> tuple[int, int]:
 def check_out(ras: RAS, k0: int, k1: int, out: np.ndarray) -> np.ndarray:
     """``out`` as ``decode_units_into`` needs it, else ValueError."""
     need = (k1 - k0) * ras.unit_size
-    itemsize = BFLOAT16.itemsize if ras.dtype == "bfloat16" else np.dtype(ras.dtype).itemsize
+    itemsize = tensor_dtype(ras.dtype).itemsize
     if (
         not isinstance(out, np.ndarray)
         or out.ndim != 1
@@ -158,6 +208,37 @@ def check_out(ras: RAS, k0: int, k1: int, out: np.ndarray) -> np.ndarray:
             f"bytes, got {getattr(out, 'shape', None)} {getattr(out, 'dtype', None)}"
         )
     return out
+
+
+#: weights per unit group when a caller names no size (4M: 16 MiB of float32)
+DEFAULT_GROUP_WEIGHTS = 1 << 22
+#: units per group are a multiple of this: torch may reduce a very small output slice in a
+#: different order than the whole layer (see :mod:`codecbench.executor.modules`)
+UNIT_ALIGN = 64
+
+
+def unit_groups(
+    n_units: int,
+    unit_size: int,
+    group_weights: int = DEFAULT_GROUP_WEIGHTS,
+    unit_align: int = UNIT_ALIGN,
+    multiple: int = 1,
+) -> list[int]:
+    """Cut points ``[0, ..., n_units]`` of unit groups of about ``group_weights`` weights.
+
+    Each group is a multiple of ``unit_align`` units (and of ``multiple``, for grouped convs)
+    except that a layer smaller than one aligned group is one group, and a short tail is
+    merged into the previous group. A group may exceed ``group_weights`` when ``unit_align``
+    units alone do.
+    """
+    if group_weights < 1 or unit_align < 1:
+        raise ValueError("group_weights and unit_align must be >= 1")
+    step_unit = unit_align * multiple // np.gcd(unit_align, multiple)
+    per_group = max(step_unit, group_weights // max(unit_size, 1) // step_unit * step_unit)
+    cuts = list(range(0, n_units, per_group)) + [n_units]
+    if len(cuts) > 2 and cuts[-1] - cuts[-2] < unit_align:
+        del cuts[-2]
+    return cuts
 
 
 def group_spans(seq: Any, ras: RAS, cuts: Any) -> np.ndarray:

@@ -72,12 +72,6 @@ class BlockFormulation(Formulation):
     def check_symbol_count(self, ras: RAS, n_symbols: int) -> None:
         check_exact_count(ras, n_symbols, -(-ras.unit_size // ras.meta["block_size"]), self.name)
 
-    def decode_units(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int) -> np.ndarray:
-        k0, k1 = check_unit_range(ras, k0, k1)
-        out = np.empty((k1 - k0) * ras.unit_size, dtype=dictionary_arrays(ras)[0].dtype)
-        self.decode_units_into(ras, symbols, k0, k1, out)
-        return out.view(ras.arrays["values"].dtype).reshape(k1 - k0, *ras.shape[1:])
-
     def decode_units_into(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int, out: np.ndarray) -> None:
         k0, k1 = check_unit_range(ras, k0, k1)
         check_out(ras, k0, k1, out)

@@ -40,9 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from codecbench.configfile import read_toml
 from codecbench.dtypes import is_float
 from codecbench.errors import ConfigError
-from codecbench.store.config import read_toml
 
 MAX_BITS = 16
 MAX_ITERATIONS = 50

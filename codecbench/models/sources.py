@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from codecbench.errors import ConfigError
+from codecbench.models.zoo import build_model
 
 SEEDED_KINDS = ("init", "laplace")
 CHECKPOINT_EXTS = (".pth", ".pt")
@@ -114,8 +115,6 @@ def load_file(path: str) -> dict[str, torch.Tensor]:
 
 def init_weights(model_name: str, seed: int) -> dict[str, torch.Tensor]:
     """State_dict of ``model_name`` built under ``torch.manual_seed(seed)``."""
-    from codecbench.models import build_model
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(model_name)
@@ -149,8 +148,6 @@ def laplace_tensor(seed: int, key: str, shape: tuple[int, ...], std: float) -> t
 
 def laplace_weights(model_name: str, seed: int) -> dict[str, torch.Tensor]:
     """``init:seed`` weights with every ndim >= 2 tensor replaced by Laplace samples."""
-    from codecbench.models import build_model
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(model_name)

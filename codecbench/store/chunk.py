@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from codecbench import dtypes  # noqa: F401  (registers the dtype name "bfloat16" with numpy)
-from codecbench.codecs.base import as_byte_array
+from codecbench.codecs.base import as_byte_array, open_sequence
 from codecbench.errors import CorruptDataError
 from codecbench.formulations.base import RAS
 from codecbench.registry import Registry, get_registry
@@ -199,7 +199,7 @@ def decode_parsed(parsed: ParsedChunk, registry: Registry | None = None) -> np.n
     formulation = registry.formulation(parsed.formulation)
     formulation.check_ras(parsed.ras)
     formulation.check_symbol_count(parsed.ras, parsed.header["n_symbols"])
-    seq = registry.codec(parsed.codec).open(parsed.payload)
+    seq = open_sequence(registry.codec(parsed.codec), parsed.payload)
     check_sequence(parsed, seq)
     return formulation.decode(parsed.ras, seq)
 

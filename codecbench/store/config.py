@@ -24,7 +24,6 @@ elements are stored plain. Every key is checked; mistakes name the file and the 
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from codecbench.configfile import read_toml
 from codecbench.errors import ConfigError
 from codecbench.registry import get_registry
 from codecbench.store.writer import PLAIN, TensorPlan
@@ -78,19 +78,6 @@ class StoreConfig:
 
     def plans(self, tensors: Mapping[str, np.ndarray]) -> dict[str, TensorPlan]:
         return {name: self.plan_for(name, t) for name, t in tensors.items()}
-
-
-def read_toml(path: str | Path, what: str) -> dict[str, Any]:
-    """A TOML file as a dict; any failure is a one-line ConfigError naming the file."""
-    where = str(path)
-    try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: {what} file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot read {what}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: malformed TOML: {exc}") from None
 
 
 def _plan(entry: Any, label: str) -> TensorPlan:

@@ -13,6 +13,7 @@ Stores are opened from local directories, ``.zip`` files or fsspec URLs
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import threading
@@ -28,8 +29,8 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from codecbench import dtypes
-from codecbench.codecs.base import Sequence, aligned_copy, aligned_empty
-from codecbench.errors import CodecbenchError, ConfigError, CorruptDataError, StoreError
+from codecbench.codecs.base import Sequence, aligned_copy, aligned_empty, open_sequence
+from codecbench.errors import CodecbenchError, ConfigError, CorruptDataError, PluginError, StoreError
 from codecbench.formulations.base import RAS, Formulation
 from codecbench.registry import get_registry
 from codecbench.store import chunk
@@ -46,6 +47,24 @@ class OpenedTensor:
     sequence: Sequence
     formulation: Formulation
     nbytes: int
+    codec: str = "?"
+    label: str = ""  # the store's
+
+    def failure(self, exc: Exception) -> CodecbenchError:
+        """``exc``, raised while decoding this tensor, as one line naming it (:func:`failure`)."""
+        return failure(self.label, self.name, f"{self.formulation.name}/{self.codec}", exc)
+
+
+def failure(label: str, name: str, pair: str, exc: Exception) -> CodecbenchError:
+    """``exc``, raised while tensor ``name`` of store ``label`` (coded as ``pair``,
+    "formulation/codec") was opened or decoded, as one line naming the store, the tensor, the
+    pair and the cause. A :class:`CodecbenchError` that names the tensor already comes back as
+    it is; anything else (a plugin raising what its contract does not allow, a bug) becomes a
+    :class:`PluginError`, whose ``__cause__`` the caller chains (``--debug`` shows it)."""
+    where = f"{label}: tensor {name!r}" if label else f"tensor {name!r}"
+    if isinstance(exc, CodecbenchError):
+        return exc if repr(name) in str(exc) else type(exc)(f"{where} ({pair}): {exc}")
+    return PluginError(f"{where} ({pair}): {type(exc).__name__}: {_line(exc) or 'no message'}")
 
 
 class StoreReader:
@@ -73,6 +92,7 @@ class StoreReader:
         self._opening: dict[str, Future[OpenedTensor]] = {}  # fetched (or being fetched), kept compressed
         self._lock = threading.Lock()
         self._readahead: ThreadPoolExecutor | None = None
+        self._consolidated: dict[str, Any] | None = None
 
     # -- metadata only ---------------------------------------------------------------
     def keys(self) -> list[str]:
@@ -124,6 +144,8 @@ class StoreReader:
             raise CorruptDataError(f"{self.label}: tensor {name!r}: {exc}") from None
         except MemoryError:
             raise StoreError(f"{self.label}: tensor {name!r}: out of memory decoding it") from None
+        except Exception as exc:
+            raise self.failure(name, exc) from exc
 
     def sequence(self, name: str) -> Sequence:
         """The tensor's opened, queryable symbol Sequence (compressed)."""
@@ -178,6 +200,74 @@ class StoreReader:
                 f"{self.label}: tensor {name!r}: sha256 mismatch (decoded bytes differ from the original)"
             )
 
+    def check_metadata(self, name: str) -> None:
+        """Raise CorruptDataError unless the array's own ``zarr.json`` (what plain
+        ``zarr.open_array`` reads) says exactly what the consolidated copy in the root
+        ``zarr.json`` says (what codecbench reads); the message names the first field that differs."""
+        self._array(name)  # listed, present, an array
+        consolidated = self._consolidated_json().get(name)
+        key = f"{name}/zarr.json"
+        own = self._raw_json(key)
+        if own == consolidated:
+            return
+        if not isinstance(own, dict) or not isinstance(consolidated, dict):
+            raise CorruptDataError(
+                f"{self.label}: tensor {name!r}: {key} is not a JSON object like its consolidated copy"
+            )
+        field = next(k for k in sorted(set(own) | set(consolidated)) if own.get(k) != consolidated.get(k))
+        raise CorruptDataError(
+            f"{self.label}: tensor {name!r}: {key} differs from the consolidated metadata in {field!r}"
+        )
+
+    def verify_all(self) -> list[dict[str, Any]]:
+        """:meth:`check_metadata` and :meth:`verify` for every tensor: ``{"name", "ok"[, "error"]}``
+        per tensor, in store order (``codecbench verify``)."""
+        results = []
+        for name in self.keys():
+            try:
+                self.check_metadata(name)
+                self.verify(name)
+                results.append({"name": name, "ok": True})
+            except CodecbenchError as exc:
+                results.append({"name": name, "ok": False, "error": str(exc)})
+        return results
+
+    def summary(self) -> dict[str, Any]:
+        """The store at a glance (``codecbench info --json``): attributes, totals, and per tensor
+        its storage, pair, shape, dtype, original and stored bytes, ratio and ``--auto`` record."""
+        rows = []
+        for name in self.keys():
+            rec = self.info(name)
+            stored = rec.get("stored_nbytes", 0)
+            rows.append(
+                {
+                    "name": name,
+                    "storage": rec["storage"],
+                    "formulation": rec["formulation"],
+                    "codec": rec["codec"],
+                    "shape": rec["shape"],
+                    "dtype": rec["dtype"],
+                    "original_bytes": rec["original_nbytes"],
+                    "stored_bytes": stored,
+                    "ratio": rec["original_nbytes"] / stored if stored else None,
+                    "auto": rec.get("auto"),
+                }
+            )
+        original = sum(r["original_bytes"] for r in rows)
+        stored = sum(r["stored_bytes"] for r in rows)
+        return {
+            "store": self.label,
+            "model": self.model,
+            "weights": self.attrs.get("weights"),
+            "prune": self.attrs.get("prune"),
+            "auto": self.attrs.get("auto"),
+            "format_version": self.attrs.get("format_version"),
+            "original_bytes": original,
+            "stored_bytes": stored,
+            "ratio": original / stored if stored else None,
+            "tensors": rows,
+        }
+
     # -- internals -------------------------------------------------------------------
     def _array(self, name: str) -> zarr.Array:
         if name not in self._names:
@@ -194,6 +284,27 @@ class StoreReader:
         if not isinstance(array, zarr.Array):
             raise StoreError(f"{self.label}: tensor {name!r} is not an array")
         return array
+
+    def _raw_json(self, key: str) -> Any:
+        """The JSON document stored under ``key`` as it is (None when missing or not JSON)."""
+        try:
+            buf = sync(self._group.store.get(key, prototype=default_buffer_prototype()))
+        except Exception as exc:  # remote stores: network, permissions
+            raise StoreError(f"{self.label}: cannot read {key} ({type(exc).__name__}: {_line(exc)})") from None
+        if buf is None:
+            return None
+        try:
+            return json.loads(buf.to_bytes())
+        except (ValueError, RecursionError):
+            return None
+
+    def _consolidated_json(self) -> dict[str, Any]:
+        """Per array, its metadata as the root ``zarr.json`` holds it (read once)."""
+        if self._consolidated is None:
+            root = self._raw_json("zarr.json")
+            found = root.get("consolidated_metadata", {}).get("metadata") if isinstance(root, dict) else None
+            self._consolidated = found if isinstance(found, dict) else {}
+        return self._consolidated
 
     def _check_memory(self, name: str, nbytes: int) -> None:
         """Refuse to decode what cannot fit in this machine's memory (or the address-space limit):
@@ -283,11 +394,22 @@ class StoreReader:
             formulation = registry.formulation(parsed.formulation)
             formulation.check_ras(parsed.ras)
             formulation.check_symbol_count(parsed.ras, parsed.header["n_symbols"])
-            sequence = registry.codec(parsed.codec).open(parsed.payload)
+            sequence = open_sequence(registry.codec(parsed.codec), parsed.payload)
             chunk.check_sequence(parsed, sequence)
         except CodecbenchError as exc:
             raise type(exc)(f"{self.label}: tensor {name!r}: {exc}") from None
-        return OpenedTensor(name, parsed.ras, sequence, formulation, int(data.size))
+        except Exception as exc:
+            raise self.failure(name, exc) from exc
+        return OpenedTensor(name, parsed.ras, sequence, formulation, int(data.size), parsed.codec, self.label)
+
+    def failure(self, name: str, exc: Exception) -> CodecbenchError:
+        """``exc``, raised while ``name`` was opened or decoded, as one line (:func:`failure`)."""
+        try:
+            record = self.info(name)
+            pair = f"{record.get('formulation')}/{record.get('codec')}"
+        except CodecbenchError:
+            pair = "?/?"
+        return failure(self.label, name, pair, exc)
 
 
 def _read_aligned(path: str) -> np.ndarray | None:

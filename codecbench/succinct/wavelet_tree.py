@@ -42,23 +42,21 @@ from Python, integers are the cheapest arguments.
 
 from __future__ import annotations
 
-import struct
-
 import numba
 import numpy as np
 
 from codecbench.errors import CorruptDataError
 from codecbench.succinct import bit_vector as bv
 from codecbench.succinct import memory as mem
+from codecbench.succinct.container import Header, pack_sections, read_sections, section_offsets
 from codecbench.succinct.huffman_code import canonical, code_lengths, depth_tables
 
 BALANCED, HUFFMAN = 0, 1
 EXTRACT_BLOCK = 32768
 NODE_TABLE_LIMIT = 1 << 20
 MAX_SYMBOLS = 1 << 40
-MAGIC = b"CBWTREE\0"
-VERSION = 1
-HEADER = struct.Struct("<8sIIQQIIQQQ")
+#: after the magic and version: shape, n, sigma, levels, select sample, n_bits, n_ones, n_present
+HEADER = Header("wavelet-tree", b"CBWTREE\0", 1, "IQQIIQQQ")
 ALIGN = 64
 _BAD = -2  # kernels return this when bits contradict the tree's shape (corrupt input)
 
@@ -119,17 +117,13 @@ def build(symbols: np.ndarray, sigma: int, shape: int, max_code_length: int = 24
         "level_off": level_off, "count": count, "bits": bits, "sb_abs": sb_abs, "blk_rel": blk_rel,
         "samples1": samples1, "samples0": samples0, "sorted_symbols": sorted_symbols,
     }  # fmt: skip
-    header = HEADER.pack(MAGIC, VERSION, shape, n, sigma, width, int(samples1[0]), n_bits, int(sb_abs[-1]),
-                         sorted_symbols.size)  # fmt: skip
-    parts = [header, b"\0" * (ALIGN - len(header))]
-    position = ALIGN
+    header = HEADER.pack(shape, n, sigma, width, int(samples1[0]), n_bits, int(sb_abs[-1]), sorted_symbols.size)
+    parts = []
     for name, dtype, size in sections(shape, width, n_bits, int(sb_abs[-1]), int(samples1[0]), sorted_symbols.size):
         arr = np.ascontiguousarray(arrays[name], dtype=dtype)
         assert arr.size == size, (name, arr.size, size)
-        pad = _align(position) - position
-        parts += [b"\0" * pad, arr.tobytes()]
-        position += pad + arr.nbytes
-    return b"".join(parts)
+        parts.append(arr.tobytes())
+    return pack_sections(header, parts, ALIGN)
 
 
 def _present_index(symbols: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -160,10 +154,6 @@ def sections(
     if shape == HUFFMAN:
         out.append(("sorted_symbols", "<u4", n_present))
     return out
-
-
-def _align(n: int) -> int:
-    return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
 @numba.njit(inline="always")
@@ -262,13 +252,7 @@ def load(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     recomputed and compared (a hostile directory would send the kernels out of bounds).
     The layout refers to ``data`` by address: keep ``data`` alive while it is used.
     """
-    if data.size < HEADER.size:
-        raise _bad(f"{data.size} bytes is shorter than the {HEADER.size}-byte header")
-    magic, version, shape, n, sigma, levels, sample, n_bits, n_ones, n_present = HEADER.unpack_from(data, 0)
-    if magic != MAGIC:
-        raise _bad("bad magic (not a wavelet-tree payload)")
-    if version != VERSION:
-        raise _bad(f"unsupported layout version {version} (this build reads {VERSION})")
+    shape, n, sigma, levels, sample, n_bits, n_ones, n_present = HEADER.unpack(data)
     if shape not in (BALANCED, HUFFMAN):
         raise _bad(f"unknown shape {shape}")
     if not 1 <= sigma <= 2**32 or n > MAX_SYMBOLS or levels > 32:
@@ -280,18 +264,13 @@ def load(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if shape == HUFFMAN and n_present > min(sigma, n):
         raise _bad(f"{n_present} coded symbols for n={n}, sigma={sigma}")
     layout_sections = sections(shape, levels, n_bits, n_ones, sample, n_present)
-    found: dict[str, tuple[int, int]] = {}
-    position = ALIGN
-    for name, dtype, size in layout_sections:
-        position = _align(position)
-        found[name] = (position, size)
-        position += size * np.dtype(dtype).itemsize
-    if data.size != position:
-        raise _bad(f"header implies {position} bytes, buffer has {data.size}")
+    sizes = [(name, size * np.dtype(dtype).itemsize) for name, dtype, size in layout_sections]
+    raw = read_sections(data, HEADER.size, sizes, _bad, ALIGN)
+    offsets, _ = section_offsets(HEADER.size, sizes, ALIGN)
+    found = {name: (offsets[name], size) for name, _, size in layout_sections}  # (offset, elements)
 
     def view(name: str, dtype: str) -> np.ndarray:
-        offset, size = found[name]
-        return data[offset : offset + size * np.dtype(dtype).itemsize].view(dtype)
+        return raw[name].view(dtype)
 
     raw_off = view("level_off", "<u8")
     raw_count = view("count", "<u8") if shape == HUFFMAN else np.zeros(levels + 1, np.uint64)

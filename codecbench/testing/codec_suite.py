@@ -336,9 +336,9 @@ class CodecConformance:
         assert main(["run", str(store), "--check", "--json", *self.alexnet_run_args]) == 0
         result = json.loads(capsys.readouterr().out)
         assert result["bit_identical"] is True
-        import codecbench
+        from codecbench.executor.runner import open_model_store
 
-        opened = codecbench.open(store)
+        opened = open_model_store(store)
         assert opened.info("classifier.1.weight")["codec"] == self.codec_name
 
 

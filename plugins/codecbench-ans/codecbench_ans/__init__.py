@@ -15,7 +15,6 @@ Parameters: ``block_size`` (symbols per block, default 4096, 1..2**24), ``count_
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import constriction
@@ -24,45 +23,29 @@ import numpy as np
 from codecbench import hookimpl
 from codecbench.codecs.base import Codec, as_byte_array, check_symbols
 from codecbench.codecs.blocked import (
+    BLOCKED_FIELDS,
+    MAX_BLOCK,
+    MAX_N,
     BlockedSequence,
     CountIndex,
     blocks_per_sample,
     build_count_index,
-    count_width,
     distinct_count,
+    pack_blocked,
+    parse_blocked,
     symbol_width,
 )
 from codecbench.errors import CorruptDataError
+from codecbench.succinct.container import Header
 
 __all__ = ["AnsCodec", "AnsSequence", "codecbench_codecs"]
 __version__ = "0.1.0"
 
-MAGIC = b"CBANS\0\0\0"
-VERSION = 1
-#: magic, version, symbol width, n, sigma, block size, blocks per sample, entries, count width,
-#: model size limit, coded bytes
-HEADER = struct.Struct("<8sIIQQIIQIIQ")
+#: codecbench's blocked container (SPEC.md); the codec's own header field is the model size limit
+HEADER = Header("ans", b"CBANS\0\0\0", 1, BLOCKED_FIELDS)
 assert HEADER.size == 64
-MAX_BLOCK = 2**24
-MAX_N = 2**48
 MAX_MODEL = 2**16
 _CONSTRICTION_ERRORS = (ValueError, KeyError, RuntimeError, OverflowError, TypeError)
-
-
-def _pad8(n: int) -> int:
-    return -n % 8
-
-
-def _layout(n: int, width: int, block: int, per_sample: int, entries: int, cwidth: int) -> list[tuple[str, int]]:
-    n_blocks = -(-n // block)
-    n_samples = -(-n_blocks // per_sample)
-    return [
-        ("block_offsets", 8 * (n_blocks + 1)),
-        ("block_words", 4 * n_blocks),
-        ("sample_ptr", 8 * (n_samples + 1)),
-        ("entry_symbols", width * entries),
-        ("entry_counts", cwidth * entries),
-    ]
 
 
 class Model:
@@ -180,7 +163,6 @@ class AnsCodec(Codec):
         width = symbol_width(sigma)
         per_sample = blocks_per_sample(every, block, distinct_count(values, sigma) if every == "auto" else 1, self.name)
         sample = per_sample * block
-        cwidth = count_width(sample)
         ptr, entry_symbols, entry_counts = build_count_index(values, sigma, sample)
         index = CountIndex(ptr, entry_symbols, entry_counts - 1, n, sample, sigma, self.name)
         model = Model(*index.totals(), limit)
@@ -198,81 +180,20 @@ class AnsCodec(Codec):
                 escaped = values[a : a + block][indices[a : a + block] == model.escape] if model.escape >= 0 else []
                 n_words.append(int(words.size))
                 blocks.append(words.tobytes() + np.asarray(escaped, dtype=f"<u{width}").tobytes())
-        offsets = np.zeros(len(blocks) + 1, dtype="<u8")
-        offsets[1:] = np.cumsum([len(x) for x in blocks])
-        coded = int(offsets[-1])
-        header = HEADER.pack(
-            MAGIC, VERSION, width, n, sigma, block, per_sample, entry_symbols.size, cwidth, limit, coded
-        )
-        sections = {
-            "block_offsets": offsets.tobytes(),
-            "block_words": np.asarray(n_words, dtype="<u4").tobytes(),
-            "sample_ptr": ptr.astype("<u8").tobytes(),
-            "entry_symbols": entry_symbols.astype(f"<u{width}").tobytes(),
-            "entry_counts": (entry_counts - 1).astype(f"<u{cwidth}").tobytes(),
-        }
-        parts = [header]
-        for name, _ in _layout(n, width, block, per_sample, entry_symbols.size, cwidth):
-            parts += [sections[name], b"\0" * _pad8(len(sections[name]))]
-        parts += blocks
-        return b"".join(parts)
+        words_section = np.asarray(n_words, dtype="<u4").tobytes()
+        count_index = (ptr, entry_symbols, entry_counts)
+        return pack_blocked(HEADER, n, sigma, block, per_sample, count_index, blocks, own=limit, extra=[words_section])
 
     def open(self, buffer: Any) -> AnsSequence:
-        data = as_byte_array(buffer)
-        if data.size < HEADER.size:
-            raise CorruptDataError(f"ans: {data.size} bytes is shorter than the {HEADER.size}-byte header")
-        magic, version, width, n, sigma, block, per_sample, entries, cwidth, limit, coded = HEADER.unpack_from(data, 0)
-        if magic != MAGIC:
-            raise CorruptDataError("ans: bad magic (not an ans codec payload)")
-        if version != VERSION:
-            raise CorruptDataError(f"ans: unsupported layout version {version} (this build reads {VERSION})")
-        if not 1 <= sigma <= 2**32 or width != symbol_width(sigma):
-            raise CorruptDataError(f"ans: symbol width {width} does not match alphabet size {sigma}")
-        if n > MAX_N or not 1 <= block <= MAX_BLOCK or per_sample < 1 or per_sample * block > 2**32:
-            raise CorruptDataError(f"ans: header figures out of range (n {n}, block {block}, per sample {per_sample})")
-        if cwidth != count_width(per_sample * block) or not 2 <= limit <= MAX_MODEL or entries > n:
-            raise CorruptDataError("ans: header count-index or model figures are inconsistent")
-        at = HEADER.size
-        views: dict[str, np.ndarray] = {}
-        for name, size in _layout(n, width, block, per_sample, entries, cwidth):
-            if at + size > data.size:
-                raise CorruptDataError(f"ans: section {name} needs {size} bytes at {at}, buffer has {data.size}")
-            views[name] = data[at : at + size]
-            if np.any(data[at + size : at + size + _pad8(size)]):
-                raise CorruptDataError(f"ans: padding after section {name} is not zero")
-            at += size + _pad8(size)
-        if at + coded != data.size:
-            raise CorruptDataError(f"ans: {coded} coded bytes expected after offset {at}, buffer has {data.size}")
-        offsets = views["block_offsets"].view("<u8")
-        words = views["block_words"].view("<u4")
-        spans = np.diff(offsets.astype(np.int64))
-        if offsets[0] != 0 or offsets[-1] != coded or np.any(spans < 0):
-            raise CorruptDataError("ans: block offsets are not ascending from 0 to the coded size")
-        escaped = spans - 4 * words.astype(np.int64)
+        parsed = parse_blocked(HEADER, as_byte_array(buffer), extra=[("block_words", 4)])
+        limit, width = parsed.own, parsed.width
+        if not 2 <= limit <= MAX_MODEL:
+            raise HEADER.bad(f"model size {limit} out of range [2, {MAX_MODEL}]")
+        words = parsed.extra["block_words"].view("<u4")
+        escaped = np.diff(parsed.offsets.astype(np.int64)) - 4 * words.astype(np.int64)
         if np.any(escaped < 0) or np.any(escaped % width):
-            raise CorruptDataError("ans: a block's ANS words and escaped values do not fill it")
-        index = CountIndex(
-            views["sample_ptr"].view("<u8"),
-            views["entry_symbols"].view(f"<u{width}"),
-            views["entry_counts"].view(f"<u{cwidth}"),
-            n,
-            per_sample * block,
-            sigma,
-            self.name,
-        )
-        return AnsSequence(
-            data[at:],
-            offsets,
-            words,
-            width,
-            limit,
-            n=n,
-            alphabet_size=sigma,
-            block_size=block,
-            per_sample=per_sample,
-            index=index,
-            nbytes=int(data.size),
-        )
+            raise HEADER.bad("a block's ANS words and escaped values do not fill it")
+        return AnsSequence(parsed.blocks, parsed.offsets, words, width, limit, **parsed.sequence_args())
 
 
 @hookimpl

@@ -38,20 +38,19 @@ import numpy as np
 from codecbench import hookimpl
 from codecbench.codecs.base import Codec, Sequence, as_byte_array, check_symbols
 from codecbench.errors import CorruptDataError
+from codecbench.succinct.container import Header, pack_sections, read_sections
 
 try:
     from codecbench_sdsl import _sdsl
 except ImportError as exc:  # pragma: no cover - a broken build; the registry reports the import error
     raise ImportError(f"codecbench-sdsl: the compiled extension does not load ({exc}); reinstall the plugin") from exc
 
-__all__ = ["HEADER", "MAGIC", "VARIANTS", "SdslCodec", "SdslSequence", "codecbench_codecs"]
+__all__ = ["HEADER", "VARIANTS", "SdslCodec", "SdslSequence", "codecbench_codecs"]
 __version__ = "0.1.0"
 
-MAGIC = b"CBSDSL\0\0"
-VERSION = 1
-#: magic, version, variant, n, alphabet size, distinct symbols, flags, reserved, sdsl bytes,
-#: CRC-32 (of the header's first 56 bytes, the dictionary and the sdsl bytes), reserved
-HEADER = struct.Struct("<8sIIQQQIIQII")
+#: after the magic and version: variant, n, alphabet size, distinct symbols, flags, reserved,
+#: sdsl bytes, CRC-32 (of the header's first 56 bytes, the dictionary and the sdsl bytes), reserved
+HEADER = Header("sdsl", b"CBSDSL\0\0", 1, "IQQQIIQII")
 assert HEADER.size == 64
 CRC_AT = 56
 FLAG_DICT = 1
@@ -66,10 +65,6 @@ VARIANTS: dict[str, tuple[int, Any]] = {
     "wt_int_bv": (4, _sdsl.WtIntBv),
 }
 _BY_ID = {vid: (name, cls) for name, (vid, cls) in VARIANTS.items()}
-
-
-def _pad8(n: int) -> int:
-    return -n % 8
 
 
 def _max_level(alphabet_size: int) -> int:
@@ -142,8 +137,8 @@ class SdslCodec(Codec):
 
     name = "sdsl"
     params: dict[str, Any] = {"variant": "wt_huff_rrr63"}
-    #: the parameter and values the wavelet-tree benchmark gives one row each
-    bench_variants: tuple[str, tuple[str, ...]] = ("variant", tuple(VARIANTS))
+    #: each variant is its own column in the benchmarks and its own --auto candidate
+    variants = tuple({"variant": v} for v in VARIANTS)
 
     def encode(self, symbols: np.ndarray, alphabet_size: int, **params: Any) -> bytes:
         p = self._check_params(params)
@@ -166,20 +161,15 @@ class SdslCodec(Codec):
             dictionary = present.astype("<u4").tobytes()
             codes = np.searchsorted(present, values).astype(np.uint32)
         blob = cls.build(codes)
-        head = HEADER.pack(MAGIC, VERSION, vid, n, sigma, distinct, flags, 0, len(blob), 0, 0)
-        body = dictionary + b"\0" * _pad8(len(dictionary))
-        crc = zlib.crc32(blob, zlib.crc32(body, zlib.crc32(head[:CRC_AT])))
-        return head[:CRC_AT] + struct.pack("<II", crc, 0) + body + blob
+        head = HEADER.pack(vid, n, sigma, distinct, flags, 0, len(blob), 0, 0)
+        packed = bytearray(pack_sections(head, [dictionary, blob]))
+        crc = zlib.crc32(bytes(packed[CRC_AT + 8 :]), zlib.crc32(head[:CRC_AT]))  # header, dictionary, tree
+        struct.pack_into("<I", packed, CRC_AT, crc)
+        return bytes(packed)
 
     def open(self, buffer: Any) -> SdslSequence:
         data = as_byte_array(buffer)
-        if data.size < HEADER.size:
-            raise CorruptDataError(f"sdsl: {data.size} bytes is shorter than the {HEADER.size}-byte header")
-        magic, version, vid, n, sigma, distinct, flags, reserved, blob_len, crc, reserved2 = HEADER.unpack_from(data, 0)
-        if magic != MAGIC:
-            raise CorruptDataError("sdsl: bad magic (not an sdsl codec payload)")
-        if version != VERSION:
-            raise CorruptDataError(f"sdsl: unsupported layout version {version} (this build reads {VERSION})")
+        vid, n, sigma, distinct, flags, reserved, blob_len, crc, reserved2 = HEADER.unpack(data)
         if vid not in _BY_ID:
             raise CorruptDataError(f"sdsl: unknown variant id {vid}")
         variant, cls = _BY_ID[vid]
@@ -193,19 +183,14 @@ class SdslCodec(Codec):
         if has_dict and not variant.startswith("wt_huff"):
             raise CorruptDataError(f"sdsl: variant {variant} does not take a dictionary")
         dict_len = 4 * distinct if has_dict else 0
-        expected = HEADER.size + dict_len + _pad8(dict_len) + blob_len
-        if data.size != expected:
-            raise CorruptDataError(f"sdsl: the header describes {expected} bytes, the buffer has {data.size}")
+        views = read_sections(data, HEADER.size, [("dictionary", dict_len), ("tree", blob_len)], HEADER.bad)
         if (n == 0) != (blob_len == 0):
-            raise CorruptDataError(f"sdsl: {blob_len} sdsl bytes for {n} symbols")
-        at = HEADER.size + dict_len + _pad8(dict_len)
-        got = zlib.crc32(data[at:], zlib.crc32(data[HEADER.size : at], zlib.crc32(data[:CRC_AT])))
+            raise HEADER.bad(f"{blob_len} sdsl bytes for {n} symbols")
+        got = zlib.crc32(data[HEADER.size :], zlib.crc32(data[:CRC_AT]))
         if got != crc:
-            raise CorruptDataError(f"sdsl: checksum mismatch (CRC-32 {got:#010x}, header says {crc:#010x})")
-        if np.any(data[HEADER.size + dict_len : at]):
-            raise CorruptDataError("sdsl: padding after the dictionary is not zero")
+            raise HEADER.bad(f"checksum mismatch (CRC-32 {got:#010x}, header says {crc:#010x})")
         if has_dict:
-            dictionary = data[HEADER.size : HEADER.size + dict_len].view("<u4").astype(np.uint32)
+            dictionary = views["dictionary"].view("<u4").astype(np.uint32)
             if np.any(np.diff(dictionary.astype(np.int64)) <= 0) or int(dictionary[-1]) >= sigma:
                 raise CorruptDataError("sdsl: dictionary symbols are not ascending within the alphabet")
         else:
@@ -213,7 +198,7 @@ class SdslCodec(Codec):
             if variant.startswith("wt_huff") and distinct > sigma:
                 raise CorruptDataError("sdsl: more tree symbols than the alphabet holds")
         try:
-            tree = cls.load(data[at:], n, sigma, distinct, _max_level(sigma), dictionary)
+            tree = cls.load(views["tree"], n, sigma, distinct, _max_level(sigma), dictionary)
         except (ValueError, RuntimeError, MemoryError, IndexError) as exc:
             raise CorruptDataError(f"sdsl: {exc}") from None
         return SdslSequence(tree, int(n), int(sigma), variant, int(data.size))

@@ -14,7 +14,6 @@ multiple of ``block_size`` >= max(2**16, 256 * distinct symbols), or a multiple 
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import numpy as np
@@ -23,45 +22,28 @@ from numcodecs import zstd as _zstd
 from codecbench import hookimpl
 from codecbench.codecs.base import Codec, as_byte_array, check_symbols
 from codecbench.codecs.blocked import (
+    BLOCKED_FIELDS,
+    MAX_BLOCK,
+    MAX_N,
     BlockedSequence,
-    CountIndex,
     blocks_per_sample,
     build_count_index,
-    count_width,
     distinct_count,
+    pack_blocked,
+    parse_blocked,
     symbol_width,
 )
 from codecbench.errors import CorruptDataError
+from codecbench.succinct.container import Header
 
 __all__ = ["ZstdCodec", "ZstdSequence", "codecbench_codecs"]
 __version__ = "0.1.0"
 
-MAGIC = b"CBZSTD\0\0"
-VERSION = 1
-#: magic, version, symbol width, n, sigma, block size, blocks per sample, entries, count width,
-#: reserved, compressed bytes
-HEADER = struct.Struct("<8sIIQQIIQIIQ")
+#: codecbench's blocked container (SPEC.md); the codec's own header field is reserved (0)
+HEADER = Header("zstd", b"CBZSTD\0\0", 1, BLOCKED_FIELDS)
 assert HEADER.size == 64
-MAX_BLOCK = 2**24
-MAX_N = 2**48
 LEVELS = range(-7, 23)
 _FRAME_MAGIC = b"\x28\xb5\x2f\xfd"
-
-
-def _pad8(n: int) -> int:
-    return -n % 8
-
-
-def _layout(n: int, width: int, block: int, per_sample: int, entries: int, cwidth: int) -> list[tuple[str, int]]:
-    """Section names and byte lengths after the header (each section starts 8-aligned)."""
-    n_blocks = -(-n // block)
-    n_samples = -(-n_blocks // per_sample)
-    return [
-        ("block_offsets", 8 * (n_blocks + 1)),
-        ("sample_ptr", 8 * (n_samples + 1)),
-        ("entry_symbols", width * entries),
-        ("entry_counts", cwidth * entries),
-    ]
 
 
 def frame_content_size(frame: np.ndarray) -> int | None:
@@ -142,85 +124,18 @@ class ZstdCodec(Codec):
         n, sigma = int(values.size), int(alphabet_size)
         if n > MAX_N:
             raise ValueError(f"codec 'zstd': at most {MAX_N} symbols, got {n}")
-        width = symbol_width(sigma)
         distinct = distinct_count(values, sigma) if every == "auto" else 1
         per_sample = blocks_per_sample(every, block, distinct, self.name)
-        sample = per_sample * block
-        cwidth = count_width(sample)
-        ptr, entry_symbols, entry_counts = build_count_index(values, sigma, sample)
-        stored = values.astype(f"<u{width}")
+        stored = values.astype(f"<u{symbol_width(sigma)}")
         frames = [_zstd.compress(stored[a : a + block], level, True) for a in range(0, n, block)]
-        offsets = np.zeros(len(frames) + 1, dtype="<u8")
-        offsets[1:] = np.cumsum([len(f) for f in frames])
-        compressed = int(offsets[-1])
-        header = HEADER.pack(
-            MAGIC, VERSION, width, n, sigma, block, per_sample, entry_symbols.size, cwidth, 0, compressed
-        )
-        sections = {
-            "block_offsets": offsets.tobytes(),
-            "sample_ptr": ptr.astype("<u8").tobytes(),
-            "entry_symbols": entry_symbols.astype(f"<u{width}").tobytes(),
-            "entry_counts": (entry_counts - 1).astype(f"<u{cwidth}").tobytes(),
-        }
-        parts = [header]
-        for name, _ in _layout(n, width, block, per_sample, entry_symbols.size, cwidth):
-            parts += [sections[name], b"\0" * _pad8(len(sections[name]))]
-        parts += frames
-        return b"".join(parts)
+        index = build_count_index(values, sigma, per_sample * block)
+        return pack_blocked(HEADER, n, sigma, block, per_sample, index, frames)
 
     def open(self, buffer: Any) -> ZstdSequence:
-        data = as_byte_array(buffer)
-        if data.size < HEADER.size:
-            raise CorruptDataError(f"zstd: {data.size} bytes is shorter than the {HEADER.size}-byte header")
-        magic, version, width, n, sigma, block, per_sample, entries, cwidth, reserved, compressed = HEADER.unpack_from(
-            data, 0
-        )
-        if magic != MAGIC:
-            raise CorruptDataError("zstd: bad magic (not a zstd codec payload)")
-        if version != VERSION:
-            raise CorruptDataError(f"zstd: unsupported layout version {version} (this build reads {VERSION})")
-        if not 1 <= sigma <= 2**32 or width != symbol_width(sigma):
-            raise CorruptDataError(f"zstd: symbol width {width} does not match alphabet size {sigma}")
-        if n > MAX_N or not 1 <= block <= MAX_BLOCK or per_sample < 1 or per_sample * block > 2**32:
-            raise CorruptDataError(f"zstd: header figures out of range (n {n}, block {block}, per sample {per_sample})")
-        if cwidth != count_width(per_sample * block) or reserved != 0 or entries > n:
-            raise CorruptDataError("zstd: header count-index figures are inconsistent")
-        at = HEADER.size
-        views: dict[str, np.ndarray] = {}
-        for name, size in _layout(n, width, block, per_sample, entries, cwidth):
-            if at + size > data.size:
-                raise CorruptDataError(f"zstd: section {name} needs {size} bytes at {at}, buffer has {data.size}")
-            views[name] = data[at : at + size]
-            if np.any(data[at + size : at + size + _pad8(size)]):
-                raise CorruptDataError(f"zstd: padding after section {name} is not zero")
-            at += size + _pad8(size)
-        if at + compressed != data.size:
-            raise CorruptDataError(
-                f"zstd: {compressed} compressed bytes expected after offset {at}, buffer has {data.size}"
-            )
-        offsets = views["block_offsets"].view("<u8")
-        if offsets[0] != 0 or offsets[-1] != compressed or np.any(np.diff(offsets.astype(np.int64)) < 6):
-            raise CorruptDataError("zstd: block offsets are not ascending frames from 0 to the compressed size")
-        index = CountIndex(
-            views["sample_ptr"].view("<u8"),
-            views["entry_symbols"].view(f"<u{width}"),
-            views["entry_counts"].view(f"<u{cwidth}"),
-            n,
-            per_sample * block,
-            sigma,
-            self.name,
-        )
-        return ZstdSequence(
-            data[at:],
-            offsets,
-            width,
-            n=n,
-            alphabet_size=sigma,
-            block_size=block,
-            per_sample=per_sample,
-            index=index,
-            nbytes=int(data.size),
-        )
+        parsed = parse_blocked(HEADER, as_byte_array(buffer), min_block=6)  # a frame is >= 6 bytes
+        if parsed.own != 0:
+            raise HEADER.bad("reserved header field is not zero")
+        return ZstdSequence(parsed.blocks, parsed.offsets, parsed.width, **parsed.sequence_args())
 
 
 @hookimpl

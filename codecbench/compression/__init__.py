@@ -1,4 +1,8 @@
-"""Compress a model (built-in architecture + weight source, or any state_dict) into a store."""
+"""Compress a model (built-in architecture + weight source, or any state_dict) into a store.
+
+Below the CLI and the benchmark, above the store: it resolves plans (a config, or ``--auto``'s
+measurements in :mod:`codecbench.compression.auto`), optionally prunes and quantizes first,
+and writes the store."""
 
 from __future__ import annotations
 
@@ -9,12 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from codecbench import __version__, dtypes
+from codecbench import dtypes
+from codecbench.compression.auto import auto_plans
 from codecbench.errors import ConfigError
 from codecbench.models import describe_source, load_weights, model_skeleton
 from codecbench.models.prune import PruneConfig, prune_quantize
 from codecbench.store.config import StoreConfig
 from codecbench.store.writer import PrecomputedChunks, write_store
+from codecbench.version import __version__
 
 
 def to_numpy(name: str, tensor: torch.Tensor) -> np.ndarray:
@@ -52,8 +58,6 @@ def compress_state_dict(
     if auto is not None:
         if dask is not None:
             raise ConfigError("--auto measures every candidate locally; it cannot be combined with --dask")
-        from codecbench.bench.auto import auto_plans
-
         plans, blobs = auto_plans(tensors, plans, auto, codecs=auto_codecs, progress=progress)
         attrs["auto"] = {"objective": auto}
         return write_store(
@@ -70,7 +74,7 @@ def compress_state_dict(
         return write_store(
             out, tensors, plans, attrs, overwrite=overwrite, progress=progress, storage_options=storage_options
         )
-    from codecbench.store.parallel import DaskEncoder, parse_dask_spec
+    from codecbench.store.parallel import DaskEncoder, parse_dask_spec  # dask is an optional extra
 
     parse_dask_spec(dask)  # a malformed spec fails before a cluster starts
     with DaskEncoder(dask) as encoder:

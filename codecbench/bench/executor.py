@@ -3,7 +3,7 @@ batch 1 and 8, every codec present, in one run; peak RSS of each run from its ow
 
 Usage::
 
-    python benchmarks/executor.py [--models alexnet,vgg16] [--batches 1,8] [--repeat 5]
+    python -m codecbench.bench.executor [--models alexnet,vgg16] [--batches 1,8] [--repeat 5]
                                   [--workdir DIR] [--codecs ...] [--vgg-codecs ...] [--json out.json]
 
 Weights: ``--weights init:0`` (torch's default init, seed 0; state it when quoting numbers).
@@ -13,9 +13,10 @@ only lossless formulation worth running on unquantized floats). The paper's ``hu
 codec decodes from the start of the sequence for every query (O(n) per group): it is left
 out unless ``--paper-huffman`` (AlexNet PQ only, where it is merely slow).
 
-Every timing is the median of ``--repeat`` forwards after one warm-up, measured with
-``codecbench run --json`` in a fresh subprocess; dense and compressed runs of one model and
-batch alternate, so machine noise (other processes) hits both alike. Ratios are
+Every timing is the median of ``--repeat`` forwards after one warm-up, measured by
+``codecbench run``'s own function in a fresh process (:func:`codecbench.bench.harness.run_in_process`);
+dense and compressed runs of one model and batch alternate, so machine noise (other
+processes) hits both alike. Ratios are
 compressed / dense and wavelet-tree / huffman-fast on the same formulation. Peak RSS
 breakdown (MB): stored = the store's chunk bytes; budget = cache budget + peak group working
 set; act = largest activation in+out; base = RSS after importing torch and codecbench. The
@@ -42,31 +43,36 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+from codecbench.bench.harness import machine_info, run_in_process
+from codecbench.compression import compress_model
+from codecbench.executor.run import RunOptions
+from codecbench.models.prune import PruneConfig
+from codecbench.registry import get_registry
+from codecbench.store.config import StoreConfig
 
 MB = 1 << 20
 CORES = os.cpu_count() or 1
-CLI = [sys.executable, "-c", "from codecbench.cli import main; raise SystemExit(main())"]
-
-
-def sh(args: list[str], timeout: float = 3600, env: dict[str, str] | None = None) -> str:
-    env = None if env is None else {**os.environ, **env}
-    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=timeout, env=env).stdout
 
 
 def codecs_present() -> list[str]:
-    out = json.loads(sh([*CLI, "plugins", "--json"]))
-    return [e["name"] for e in out if e["kind"] == "codec"]
+    return get_registry().names("codec")
 
 
 def build(workdir: Path, model: str, formulation: str, codec: str, weights: str, prune: bool) -> Path:
     path = workdir / f"{model}-{formulation}-{codec}.zarr"
     if not (path / "zarr.json").exists():
-        args = [*CLI, "compress", model, "--weights", weights, "-o", str(path)]
-        args += ["--formulation", formulation, "--codec", codec, "--quiet", "--force"]
-        if prune:
-            args.append("--prune")
         t = time.perf_counter()
-        sh(args)
+        compress_model(
+            model,
+            weights,
+            path,
+            StoreConfig.simple(formulation, codec),
+            overwrite=True,
+            progress=False,
+            prune=PruneConfig() if prune else None,
+        )
         print(f"  built {path.name} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     return path
 
@@ -76,14 +82,13 @@ def run(
     batch: int,
     repeat: int,
     dense: bool = False,
-    extra: tuple[str, ...] = (),
+    workers: int | None = None,
     env: dict[str, str] | None = None,
-) -> dict:
-    args = [*CLI, "run", str(store), "--batch", str(batch), "--repeat", str(repeat)]
-    args += ["--warmup", "1", "--json", *extra]
-    if dense:
-        args.append("--dense")
-    return json.loads(sh(args, env=env))
+) -> dict[str, Any]:
+    options = RunOptions(
+        store=str(store), batch=batch, repeat=repeat, warmup=1, dense=dense, workers=workers, shapes=True
+    )
+    return run_in_process(options, env=env)
 
 
 # The work floor: the same forward on one thread (no decode workers, one torch thread) is all
@@ -115,7 +120,10 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
 
 
 def runtime_baseline_mb(store: Path) -> float:
-    return float(sh([sys.executable, "-c", RUNTIME_BASELINE, str(store)]))
+    proc = subprocess.run([sys.executable, "-c", RUNTIME_BASELINE, str(store)], capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"runtime baseline of {store} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return float(proc.stdout)
 
 
 def summarize_against_dense_median(rows: list[dict]) -> None:
@@ -146,18 +154,24 @@ def main() -> int:
     p.add_argument("--vgg-repeat", type=int, default=3)
     p.add_argument("--weights", default="init:0")
     p.add_argument("--workdir", default="bench-executor")
-    p.add_argument("--codecs", default=None, help="PQ codecs (default: every registered codec except huffman)")
+    p.add_argument(
+        "--codecs", default=None, help="PQ codecs (default: every registered codec that does not decode from the start)"
+    )
     p.add_argument("--vgg-codecs", default="wavelet-tree,huffman-fast,raw", help="VGG-16 PQ codecs")
     p.add_argument("--nopq-codecs", default="wavelet-tree,huffman-fast")
-    p.add_argument("--paper-huffman", action="store_true")
+    p.add_argument(
+        "--paper-huffman", action="store_true", help="also codecs that decode from the start (AlexNet PQ only)"
+    )
     p.add_argument("--json", help="write all results here")
     args = p.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     present = codecs_present()
-    pq_codecs = args.codecs.split(",") if args.codecs else [c for c in present if c != "huffman"]
-    if args.paper_huffman and "huffman" in present:
-        pq_codecs.append("huffman")
+    registry = get_registry()
+    start_decoders = [c for c in present if registry.entry("codec", c).cls.decodes_from_start]
+    pq_codecs = args.codecs.split(",") if args.codecs else [c for c in present if c not in start_decoders]
+    if args.paper_huffman:
+        pq_codecs += start_decoders
     print(f"codecs present: {present}; weights {args.weights}", file=sys.stderr)
     rows, results = [], []
     runtimes: dict[tuple, float] = {}  # runtime baseline per store configuration
@@ -167,7 +181,7 @@ def main() -> int:
         configs += [("pq-block", c, True) for c in ("wavelet-tree", "huffman-fast")]
         configs += [("float-split", c, False) for c in args.nopq_codecs.split(",")]
         if model != "alexnet":
-            configs = [cfg for cfg in configs if cfg[1] != "huffman"]
+            configs = [cfg for cfg in configs if cfg[1] not in start_decoders]
         stores = {cfg: build(workdir, model, *cfg[:2], args.weights, cfg[2]) for cfg in configs}
         repeat = args.repeat if model == "alexnet" else args.vgg_repeat
         for batch in map(int, args.batches.split(",")):
@@ -206,7 +220,7 @@ def main() -> int:
                     "runtime_bound_mb": runtime_bound,
                 }
                 if cfg[0] == "pq-element" and cfg[1] in FLOOR_CODECS:
-                    serial = run(store, batch, min(repeat, 3), extra=("--workers", "0"), env=SERIAL)
+                    serial = run(store, batch, min(repeat, 3), workers=0, env=SERIAL)
                     row["serial_ms"] = serial["seconds"] * 1e3
                     row["floor_ms"] = row["serial_ms"] / CORES
                     row["floor_ratio"] = row["floor_ms"] / row["dense_ms"]
@@ -259,7 +273,7 @@ def main() -> int:
             f"{r['runtime_bound_mb']:.0f} (+{r['rss_mb'] - r['runtime_bound_mb']:.0f} MB)"
         )
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+        Path(args.json).write_text(json.dumps({"machine": machine_info(), "runs": results}, indent=1))
     return 0
 
 

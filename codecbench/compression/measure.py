@@ -1,7 +1,14 @@
-"""Per-layer measurements shared by ``codecbench bench`` and ``compress --auto``: what a
+"""Per-layer measurements shared by ``compress --auto`` and ``codecbench bench``: what a
 (formulation, codec) pair stores for one tensor (the whole chunk: header, dictionaries,
 directories, payload) and how long the executor's path through it takes (select the group
-delimiters, extract, decode), checked bit-exact before it counts."""
+delimiters, extract, decode), checked bit-exact before it counts.
+
+What differs per codec comes from its declared capabilities (:mod:`codecbench.codecs.base`),
+never from its name: ``variants`` are measured as separate pairs; a ``decodes_from_start``
+codec is timed the way it is run (the whole layer in one extract, one pass); a ``slow`` one is
+encoded for its size on every layer but timed only up to ``slow_max_symbols``; alphabets beyond
+its ``practical_alphabet`` are skipped, saying so.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +20,13 @@ from typing import Any
 import google_crc32c
 import numpy as np
 
-from codecbench.executor.modules import DEFAULT_GROUP_WEIGHTS, unit_groups
-from codecbench.formulations.base import group_spans
+from codecbench.codecs.base import open_sequence
+from codecbench.formulations.base import DEFAULT_GROUP_WEIGHTS, group_spans, unit_groups
 from codecbench.registry import get_registry
 from codecbench.store import chunk
+from codecbench.succinct.entropy import h0
 
-#: the paper's baseline (dahuffman) builds its code table and decodes in Python, about 1 M
-#: symbols/s, and has no directory: every query decodes from the start of the stream. It is
-#: measured the paper's way (decode the whole layer in one pass, then compute), on alphabets
-#: up to this size, and on layers of up to ``slow_max_symbols`` symbols (see measure_layer)
-SLOW_CODECS = {"huffman": 2**16}
-#: default ``slow_max_symbols``: about 10 s of encode + decode per layer for ``huffman``
+#: default ``slow_max_symbols``: about 10 s of decode per layer for a pure-Python codec
 SLOW_MAX_SYMBOLS = 2**23
 #: a formulation's alphabet beyond this is pointless to code (every value distinct) and slow
 MAX_ALPHABET = 2**20
@@ -57,15 +60,13 @@ class Pair:
 
 
 def codec_variants(names: list[str] | None = None) -> list[tuple[str, tuple[tuple[str, Any], ...]]]:
-    """Every registered codec with its defaults, and the wavelet tree in both shapes."""
-    registered = get_registry().names("codec")
-    chosen = [n for n in registered if names is None or n in names]
+    """Every registered codec (or those in ``names``) once per declared variant (its ``variants``
+    capability: ``wavelet-tree`` in both shapes), as ``(name, sorted params)``."""
+    registry = get_registry()
     out: list[tuple[str, tuple[tuple[str, Any], ...]]] = []
-    for name in chosen:
-        if name == "wavelet-tree":
-            out += [(name, (("shape", "huffman"),)), (name, (("shape", "balanced"),))]
-        else:
-            out.append((name, ()))
+    for name in registry.names("codec"):
+        if names is None or name in names:
+            out += [(name, tuple(sorted(v.items()))) for v in registry.entry("codec", name).cls.variants]
     return out
 
 
@@ -81,17 +82,11 @@ class LayerResult:
     encode_s: float | None = None
     decode_s: float | None = None
     skipped: str | None = None
+    #: why a stored pair has no decode time (a slow codec on a long layer)
+    untimed: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def h0(symbols: np.ndarray) -> float:
-    if symbols.size == 0:
-        return 0.0
-    counts = np.bincount(symbols) if int(symbols.max()) < 2**24 else np.unique(symbols, return_counts=True)[1]
-    p = counts[counts > 0] / symbols.size
-    return float(-(p * np.log2(p)).sum())
 
 
 def measure_layer(
@@ -124,15 +119,12 @@ def measure_layer(
         h0_bits=h0(ras.symbols) if h0_bits is None else h0_bits,
         side_bytes=int(sum(a.nbytes for a in ras.arrays.values())),
     )
+    codec = registry.entry("codec", pair.codec).cls
     if ras.alphabet_size > MAX_ALPHABET:
         result.skipped = f"alphabet {ras.alphabet_size} > {MAX_ALPHABET} (nearly every value distinct)"
         return result, None
-    limit = SLOW_CODECS.get(pair.codec)
-    if limit and ras.alphabet_size > limit:
-        result.skipped = f"alphabet {ras.alphabet_size} > {limit} for this baseline"
-        return result, None
-    if limit and ras.symbols.size > slow_max_symbols:
-        result.skipped = f"{ras.symbols.size} symbols > {slow_max_symbols} for this ~1 M symbols/s baseline"
+    if ras.alphabet_size > codec.practical_alphabet:
+        result.skipped = f"alphabet {ras.alphabet_size} > {codec.practical_alphabet}, this codec's practical limit"
         return result, None
     try:
         t0 = time.perf_counter()
@@ -144,8 +136,10 @@ def measure_layer(
     blob = chunk.pack_chunk(ras, payload, pair.formulation, pair.codec, fparams, cparams)
     blob += np.uint32(google_crc32c.value(blob)).tobytes()  # the stored chunk object ends with its CRC-32C
     result.stored_bytes = len(blob)
-    if time_it:
-        if pair.codec in SLOW_CODECS:  # the paper's way: the whole layer in one extract, one pass
+    if time_it and codec.slow and ras.symbols.size > slow_max_symbols:
+        result.untimed = f"{ras.symbols.size} symbols > {slow_max_symbols} for this pure-Python codec: size only"
+    elif time_it:
+        if codec.decodes_from_start:  # as it runs: the whole layer in one extract, one pass
             result.decode_s = time_decode(blob, tensor, reps=1, group_weights=max(1, tensor.size), warm=False)
         elif ras.symbols.size >= LONG_PASS_SYMBOLS:
             result.decode_s = time_decode(blob, tensor, reps=1, group_weights=group_weights, warm=False)
@@ -199,7 +193,7 @@ def time_decode(
     parsed = chunk.parse_chunk(np.frombuffer(blob, dtype=np.uint8)[:-4])
     formulation = registry.formulation(parsed.formulation)
     formulation.check_ras(parsed.ras)
-    seq = registry.codec(parsed.codec).open(parsed.payload)
+    seq = open_sequence(registry.codec(parsed.codec), parsed.payload)
     ras = parsed.ras
     cuts = unit_groups(ras.n_units, ras.unit_size, group_weights)
 

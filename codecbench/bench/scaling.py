@@ -2,7 +2,7 @@
 
 Usage (from the project root, with the ``test`` extra, or ``s3`` + ``dask`` + ``moto[server]``)::
 
-    python benchmarks/scaling.py [--model vgg16] [--weights init:0] [--formulation float-split]
+    python -m codecbench.bench.scaling [--model vgg16] [--weights init:0] [--formulation float-split]
                                  [--codec huffman-fast] [--workers 2] [--batch 1] [--json OUT]
 
 1. Compress: the model's weights are generated once, then written to a local store serially
@@ -35,15 +35,15 @@ from typing import Any
 
 import torch
 
-import codecbench
-from codecbench import __version__
-from codecbench.compress import to_numpy
-from codecbench.executor.runner import DEFAULT_READAHEAD, same_bits, seeded_input
+from codecbench.bench.harness import machine_info
+from codecbench.compression import to_numpy
+from codecbench.executor.runner import DEFAULT_READAHEAD, open_model_store, same_bits, seeded_input
 from codecbench.models import describe_source
 from codecbench.models.sources import load_weights
 from codecbench.store import write_store
 from codecbench.store.config import StoreConfig
 from codecbench.store.parallel import DaskEncoder
+from codecbench.version import __version__
 
 
 def _files(path: Path) -> dict[str, bytes]:
@@ -75,7 +75,7 @@ def _timed_run(
     where: str, batch: int, options: dict[str, Any] | None, readahead: int = DEFAULT_READAHEAD
 ) -> dict[str, Any]:
     start = time.perf_counter()
-    store = codecbench.open(where, storage_options=options)
+    store = open_model_store(where, options)
     model = store.load_model(readahead=readahead)
     x = seeded_input(batch).to(store.input_dtype())
     opened = time.perf_counter()
@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     tmp = Path(tempfile.mkdtemp(prefix="codecbench-scaling-"))
-    results: dict[str, Any] = {"model": args.model, "weights": args.weights, "formulation": args.formulation}
+    results: dict[str, Any] = {"machine": machine_info(), "model": args.model, "weights": args.weights}
+    results["formulation"] = args.formulation
     results["codec"] = args.codec
     server = None
     try:

@@ -7,8 +7,10 @@ codec) pair and keep the best by the objective.
   slower than the fastest one.
 
 Candidates are every registered formulation that accepts the tensor, crossed with every
-registered codec (the wavelet tree in both shapes) except the paper's ``huffman`` baseline,
-which decodes from the start of its stream for every query (pass ``codecs`` to include it).
+registered codec in each of its declared ``variants`` (the wavelet tree in both shapes),
+except codecs that declare themselves ``decodes_from_start`` or ``slow`` (the paper's
+``huffman`` baseline, which decodes from the start of its stream for every query): name them
+in ``codecs`` to include them.
 Each candidate is encoded and decoded once, bit-exact; the chosen chunk is what the store
 holds, and the tensor's record keeps the choice and every candidate's figures (``auto``).
 """
@@ -20,26 +22,31 @@ from typing import Any
 
 import numpy as np
 
-from codecbench.bench.measure import Pair, codec_variants, measure_pair
+from codecbench.compression.measure import Pair, codec_variants, measure_pair
 from codecbench.errors import ConfigError
 from codecbench.registry import get_registry
 from codecbench.store.writer import TensorPlan
 
 OBJECTIVES = ("size", "speed", "balanced")
 BALANCED_SLACK = 1.5
-EXCLUDED_BY_DEFAULT = {"huffman"}
 
 
 def candidates(codecs: list[str] | None = None) -> list[Pair]:
     registry = get_registry()
     if codecs is None:
-        codecs = [c for c in registry.names("codec") if c not in EXCLUDED_BY_DEFAULT]
+        codecs = [c for c in registry.names("codec") if not _left_out(registry.entry("codec", c).cls)]
     for name in codecs:
         if name not in registry.names("codec"):
             raise ConfigError(
                 f"--auto-codecs: unknown codec {name!r} (registered: {', '.join(registry.names('codec'))})"
             )
     return [Pair(f, c, params) for f in registry.names("formulation") for c, params in codec_variants(codecs)]
+
+
+def _left_out(codec: type) -> bool:
+    """Codecs --auto measures only when named: a group-by-group run of them decodes quadratically
+    (``decodes_from_start``) or at pure-Python speed (``slow``)."""
+    return codec.decodes_from_start or codec.slow
 
 
 def choose(results: list[tuple[Pair, dict[str, Any]]], objective: str) -> Pair:

@@ -1,0 +1,227 @@
+"""One run of a store's model: options in, a JSON-ready result record out.
+
+``codecbench run`` parses its arguments into :class:`RunOptions`, calls :func:`run_model` and
+prints the record; the benchmark calls the very same function (in a process of its own, see
+:mod:`codecbench.bench.harness`), so what is timed is what users run.
+
+The record (``run --json`` prints it as is):
+
+- ``seconds`` (median of ``repeat`` timed forwards after ``warmup`` untimed ones), ``times``,
+  ``top1``, ``mode`` (``compressed`` or ``dense``), ``batch``, ``seed``, ``torch_threads``;
+- memory: ``peak_rss_mb`` (the whole process), ``baseline_rss_mb`` (when the run started:
+  the interpreter with torch and codecbench imported), ``forward_rss_mb`` (what the forward
+  passes added at their peak, the model load's transients excluded; Linux only, else None),
+  ``stored_bytes``, and for compressed runs ``workset_peak_bytes`` and ``cache``;
+- compressed runs: ``sparse_compute``, ``workers``, ``depth``; with ``profile``, per-layer
+  seconds (``profile``); with ``shapes``, ``activation_bytes`` (one more untimed pass);
+- with ``check``: ``dense_seconds``, ``bit_identical`` and, when they differ, ``max_abs_diff``
+  (and ``tolerance``/``within_tolerance``), and ``passed``: what ``run --check`` exits on.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from codecbench.errors import CodecbenchError, ConfigError
+from codecbench.executor.engine import CONV_GROUP_WEIGHTS, DEFAULT_DEPTH, DEFAULT_WORKERS
+from codecbench.executor.runner import (
+    model_engine,
+    open_model_store,
+    same_bits,
+    seeded_input,
+    timed_forward,
+)
+
+_PROFILE_FIELDS = ("select", "extract", "decode", "compute", "wait", "wall")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``codecbench run`` takes (its flags, by the same names)."""
+
+    store: str
+    storage_options: dict[str, Any] | None = None
+    batch: int = 1
+    seed: int = 0
+    #: also run the dense model; the record says whether the outputs are bit-identical
+    check: bool = False
+    #: run the dense (decoded) model only, for comparison
+    dense: bool = False
+    #: weights per unit group (None: per layer kind; the conv size at batch > 1)
+    group_weights: int | None = None
+    repeat: int = 1
+    warmup: int = 0
+    cache_mb: float = 0.0
+    workers: int | None = None
+    depth: int | None = None
+    sparse_compute: bool = False
+    #: with ``check``: accept outputs within this fraction of max|dense| (NOT bit-identical)
+    tolerance: float | None = None
+    profile: bool = False
+    #: also measure the largest activation (one more untimed pass, after timing)
+    shapes: bool = False
+
+    def validate(self) -> None:
+        """Raise a one-line ConfigError naming the option at fault."""
+        if self.batch < 1 or self.repeat < 1 or self.warmup < 0:
+            raise ConfigError("--batch and --repeat must be >= 1, --warmup >= 0")
+        if self.dense and self.check:
+            raise ConfigError("--dense and --check exclude each other")
+        if self.group_weights is not None and self.group_weights < 1:
+            raise ConfigError("--group-weights must be >= 1")
+        if self.cache_mb < 0 or (self.workers is not None and self.workers < 0) or (self.depth or 1) < 1:
+            raise ConfigError("--cache-mb and --workers must be >= 0, --depth >= 1")
+        if self.tolerance is not None and (not self.check or self.tolerance < 0):
+            raise ConfigError("--tolerance needs --check and a value >= 0")
+        if self.dense and (self.sparse_compute or self.profile or self.cache_mb):
+            raise ConfigError("--dense runs the plain torch model: no --sparse-compute, --profile or --cache-mb")
+
+
+def run_model(options: RunOptions) -> dict[str, Any]:
+    """Open the store, build its model (compressed, or dense with ``options.dense``), run it on
+    a seeded input and return the record described in the module docstring."""
+    options.validate()
+    baseline_mb = peak_rss_mb()  # the interpreter with torch and codecbench imported
+    store = open_model_store(options.store, options.storage_options)
+    x = seeded_input(options.batch, options.seed).to(store.input_dtype())
+    group_weights = options.group_weights
+    if group_weights is None and options.batch > 1:
+        # measured: at batch > 1 a linear layer's many small cache-sized groups cost more in
+        # per-call gemm overhead than they save in memory traffic; use the conv group size
+        group_weights = CONV_GROUP_WEIGHTS
+    if options.dense:
+        model = store.dense_model()
+    else:
+        model = store.load_model(
+            group_weights=group_weights,
+            cache_bytes=int(options.cache_mb * (1 << 20)),
+            workers=DEFAULT_WORKERS if options.workers is None else options.workers,
+            depth=options.depth or DEFAULT_DEPTH,
+            sparse_compute=options.sparse_compute,
+            profile=options.profile,
+        )
+    engine = model_engine(model)
+    loaded_peak_mb = peak_rss_mb()
+    before_forward_mb = reset_rss_peak()  # so the passes' own peak can be read below
+    for _ in range(options.warmup):
+        timed_forward(model, x)
+    if engine is not None and options.warmup:
+        engine.reset_stats()  # profile and cache counters of the timed passes only
+    times = []
+    for _ in range(options.repeat):
+        y, seconds = timed_forward(model, x)
+        times.append(seconds)
+    result: dict[str, Any] = {
+        "store": str(options.store),
+        "model": store.model,
+        "mode": "dense" if options.dense else "compressed",
+        "batch": options.batch,
+        "seed": options.seed,
+        "seconds": statistics.median(times),
+        "times": times,
+        "top1": y.argmax(dim=1).tolist(),
+        "peak_rss_mb": max(loaded_peak_mb, peak_rss_mb()),
+        "baseline_rss_mb": baseline_mb,
+        "forward_rss_mb": None if before_forward_mb is None else proc_status_mb("VmHWM") - before_forward_mb,
+        "stored_bytes": stored_bytes(store),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if engine is not None:
+        result.update(
+            sparse_compute=engine.sparse,
+            workers=engine.workers,
+            depth=engine.depth,
+            cache=engine.cache.stats(),
+            workset_peak_bytes=engine.workset_peak,
+        )
+        if options.profile:
+            layers = [s.as_dict() for s in engine.stats.values()]
+            result["profile"] = {"passes": options.repeat, "layers": layers, "total": profile_total(layers)}
+    if options.shapes:  # one more (untimed, batch-1) pass for the shapes, after the stats were read
+        result["activation_bytes"] = activation_bytes(model, x)
+    if options.check:
+        result.update(_check(store, x, y, options.tolerance))
+    return result
+
+
+def _check(store: Any, x: torch.Tensor, y: torch.Tensor, tolerance: float | None) -> dict[str, Any]:
+    """The dense model's output beside ``y``: bit-identical, or how far apart."""
+    dense = store.dense_model()
+    y_dense, dense_seconds = timed_forward(dense, x)
+    identical = same_bits(y, y_dense)
+    out: dict[str, Any] = {"dense_seconds": dense_seconds, "bit_identical": identical, "passed": identical}
+    if not identical and y.shape == y_dense.shape and y.dtype == y_dense.dtype:
+        out["max_abs_diff"] = (y.double() - y_dense.double()).abs().max().item()
+        out["max_abs_dense"] = y_dense.double().abs().max().item()
+        if tolerance is not None:
+            within = out["max_abs_diff"] <= tolerance * out["max_abs_dense"]
+            out.update(tolerance=tolerance, within_tolerance=within, passed=within)
+    return out
+
+
+def profile_total(layers: list[dict[str, Any]]) -> dict[str, Any]:
+    return {k: sum(layer[k] for layer in layers) for k in (*_PROFILE_FIELDS, "groups", "symbols", "cache_hits")}
+
+
+def stored_bytes(store: Any) -> int:
+    total = 0
+    for name in store.keys():
+        try:
+            total += int(store.info(name).get("stored_nbytes", 0))
+        except CodecbenchError:
+            pass
+    return total
+
+
+def activation_bytes(model: Any, x: torch.Tensor) -> int:
+    """The largest input + output of any leaf module in one forward (shape inference on the
+    meta device would need dense weights; this runs the model once more on the real input
+    only for its shapes, so it is computed after timing)."""
+    biggest = 0
+    hooks = []
+
+    def hook(module: Any, inputs: Any, output: Any) -> None:
+        nonlocal biggest
+        size = sum(t.numel() * t.element_size() for t in (*inputs, output) if isinstance(t, torch.Tensor))
+        biggest = max(biggest, size)
+
+    for module in model.modules():
+        if not list(module.children()):
+            hooks.append(module.register_forward_hook(hook))
+    try:
+        with torch.inference_mode():
+            model(x[:1])
+    finally:
+        for h in hooks:
+            h.remove()
+    return biggest * x.shape[0]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def proc_status_mb(field: str) -> float:
+    """A memory field of ``/proc/self/status`` (``VmHWM``, ``VmRSS``: kB there), in MiB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(f"{field}:")) / 1024.0
+
+
+def reset_rss_peak() -> float | None:
+    """Reset the kernel's peak-RSS mark (Linux ``clear_refs``) and return the RSS now, so
+    that ``VmHWM`` later is the forward passes' own peak: ``forward_rss_mb`` is what the passes
+    added to memory at their peak (weights fetched and decoded on first use, working buffers,
+    activations, torch's workspaces and the code pages they load), without the model load's
+    transients. None where unsupported. The reset can lower ``ru_maxrss``, so the caller reads
+    that first."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        return proc_status_mb("VmRSS")
+    except (OSError, StopIteration, ValueError):
+        return None
