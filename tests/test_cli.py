@@ -124,14 +124,6 @@ def test_real_process_exit_code_and_debug(tmp_path: Path) -> None:
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
-@pytest.mark.slow
-def test_compress_run_check_alexnet(capsys: pytest.CaptureFixture[str], alexnet_store: Path) -> None:
-    code, out, _ = _run(capsys, "run", str(alexnet_store), "--check", "--json", "--batch", "2")
-    result = json.loads(out)
-    assert code == 0 and result["bit_identical"] is True
-    assert result["mode"] == "compressed" and len(result["top1"]) == 2 and result["peak_rss_mb"] > 0
-
-
 ARRAY_METADATA_EDITS = {
     "shape": lambda m: m.update(shape=[65, 9]),
     "codec params": lambda m: m["codecs"][0]["configuration"]["codec_params"].update(extra=1),

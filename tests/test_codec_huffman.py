@@ -1,4 +1,4 @@
-"""The ``huffman`` codec (dahuffman baseline): contract checks (tests/checkers.py), byte layout
+"""The ``huffman`` codec (dahuffman baseline) beyond the conformance suite: byte layout
 against an independent decoder, optimal code cost, targeted corruptions and no pickle.
 
 The codec decodes from the start of the stream for every query (about 1 M symbols/s), so the
@@ -7,7 +7,6 @@ sequences here stay small (n <= 5000)."""
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 import pickle
 import struct
@@ -15,16 +14,6 @@ import struct
 import dahuffman
 import numpy as np
 import pytest
-from checkers import (
-    check_codec_roundtrip,
-    check_hostile_buffers,
-    check_oversized_arguments,
-    check_sequence_against,
-    naive_rank,
-    naive_select,
-)
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import codecbench.codecs.huffman as huffman_module
 from codecbench import registry
@@ -123,7 +112,7 @@ def huffman_cost(weights: list[int]) -> int:
     return cost
 
 
-# --------------------------------------------------------------------------- contract checks
+# --------------------------------------------------------------------------- the spec's reader
 
 CASES = {
     "empty": (np.array([], dtype=np.uint32), 1),
@@ -142,61 +131,14 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_fixed_sequences(codec: HuffmanCodec, name: str) -> None:
+def test_fixed_sequences_decode_by_the_spec(codec: HuffmanCodec, name: str) -> None:
+    """The bytes decode by specs/codec-huffman.md's reference reader (the queries themselves are
+    the conformance suite's business)."""
     symbols, alphabet_size = CASES[name]
-    data = check_codec_roundtrip(codec, symbols, alphabet_size, np.random.default_rng(1))
+    data = codec.encode(symbols, alphabet_size)
     seq = codec.open(data)
-    assert seq.nbytes == len(data)
-    check_oversized_arguments(seq)
+    assert seq.nbytes == len(data) and seq.extract(0, len(seq)).tolist() == symbols.tolist()
     assert spec_decode(data) == symbols.tolist()
-
-
-@pytest.mark.parametrize(
-    ("symbols", "alphabet_size"),
-    [
-        ([], 1),
-        ([0], 1),
-        ([0] * 8, 1),
-        ([2, 0, 1] * 33, 3),
-        (list(range(257)), 257),
-        ([2**32 - 1, 0, 7, 2**31] * 3, 2**32),
-        ([(i * 7919) % (2**17) for i in range(97)], 2**17),
-    ],
-)
-def test_hostile_buffers(codec: HuffmanCodec, symbols: list[int], alphabet_size: int) -> None:
-    good = codec.encode(np.array(symbols, dtype=np.uint64), alphabet_size)
-    check_hostile_buffers(codec, good, header_size=HEADER.size)
-
-
-@settings(max_examples=60, deadline=None)
-@given(data=st.data())
-def test_property_matches_naive(data: st.DataObject) -> None:
-    codec = HuffmanCodec()
-    alphabet_size = data.draw(
-        st.one_of(st.integers(1, 6), st.integers(1, 2**16 + 1), st.integers(1, 2**32)), label="alphabet_size"
-    )
-    palette = data.draw(st.lists(st.integers(0, alphabet_size - 1), min_size=1, max_size=8), label="palette")
-    symbols = data.draw(st.lists(st.sampled_from(palette), max_size=80), label="symbols")
-    s = np.array(symbols, dtype=np.uint64)
-    encoded = codec.encode(s, alphabet_size)
-    seq = codec.open(encoded)
-    n = len(symbols)
-    assert len(seq) == n
-    assert [seq.access(i) for i in range(n)] == symbols
-    assert seq.extract(0, n).tolist() == symbols
-    assert spec_decode(encoded) == symbols
-    for a, b in itertools.combinations_with_replacement(sorted({0, n // 3, n // 2, n}), 2):
-        assert seq.extract(a, b).tolist() == symbols[a:b]
-    for c in sorted(set(palette) | {0, alphabet_size - 1}):
-        for i in sorted({0, 1 if n else 0, n // 2, n}):
-            assert seq.rank(c, i) == naive_rank(s, c, i)
-        total = naive_rank(s, c, n)
-        for k in range(1, total + 1):
-            assert seq.select(c, k) == naive_select(s, c, k)
-        with pytest.raises(IndexError, match=f"occurs {total} times"):
-            seq.select(c, total + 1)
-    if n <= 30:
-        check_sequence_against(seq, s, alphabet_size, np.random.default_rng(n))
 
 
 def test_registered() -> None:
@@ -441,31 +383,3 @@ def test_no_pickle(codec: HuffmanCodec, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 # --------------------------------------------------------------------------- encode validation
-
-
-@pytest.mark.parametrize(
-    ("symbols", "alphabet_size"),
-    [
-        (np.array([0, 1, 3], dtype=np.uint32), 3),
-        (np.array([0, -1], dtype=np.int64), 3),
-        (np.array([[0, 1], [1, 0]], dtype=np.uint32), 2),
-        (np.array([0.0, 1.0]), 2),
-        (np.array([0, 1], dtype=np.uint32), 0),
-        (np.array([0, 1], dtype=np.uint32), 2**32 + 1),
-    ],
-)
-def test_encode_rejects_bad_input(codec: HuffmanCodec, symbols: np.ndarray, alphabet_size: int) -> None:
-    with pytest.raises(ValueError):
-        codec.encode(symbols, alphabet_size)
-
-
-def test_encode_unknown_param_is_named(codec: HuffmanCodec) -> None:
-    with pytest.raises(ValueError, match="max_code_length"):
-        codec.encode(np.array([0, 1], dtype=np.uint32), 2, max_code_length=12)
-
-
-def test_encode_accepts_lists_and_other_integer_dtypes(codec: HuffmanCodec) -> None:
-    reference = codec.encode(np.array([3, 0, 2, 2], dtype=np.uint32), 4)
-    assert codec.encode([3, 0, 2, 2], 4) == reference
-    for dtype in (np.uint8, np.int16, np.int64, np.uint64):
-        assert codec.encode(np.array([3, 0, 2, 2], dtype=dtype), 4) == reference

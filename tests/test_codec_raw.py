@@ -1,4 +1,5 @@
-"""The ``raw`` codec: contract checks (tests/checkers.py), byte layout, sizes and input validation."""
+"""The ``raw`` codec beyond the conformance suite (tests/test_conformance_builtin.py): every width,
+symbols straddling words, exact sizes, the byte layout, zero-copy opening and hand-built headers."""
 
 from __future__ import annotations
 
@@ -7,19 +8,10 @@ import struct
 
 import numpy as np
 import pytest
-from checkers import (
-    check_codec_roundtrip,
-    check_hostile_buffers,
-    check_oversized_arguments,
-    check_sequence_against,
-    naive_rank,
-    naive_select,
-)
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from codecbench.codecs.raw import RawCodec
 from codecbench.errors import CorruptDataError
+from codecbench.testing import check_codec_roundtrip
 
 HEADER = struct.Struct("<8sIIQQ")
 MAGIC = b"CBRAW\0\0\0"
@@ -49,29 +41,7 @@ def codec() -> RawCodec:
     return RawCodec()
 
 
-# --------------------------------------------------------------------------- contract checks
-
-CASES = {
-    "empty-a1": (np.array([], dtype=np.uint32), 1),
-    "empty-a256": (np.array([], dtype=np.uint32), 256),
-    "n1-a1": (np.array([0], dtype=np.uint32), 1),
-    "n1-a2": (np.array([1], dtype=np.uint32), 2),
-    "n1-a300": (np.array([299], dtype=np.uint32), 300),
-    "n1-a2**32": (np.array([2**32 - 1], dtype=np.uint32), 2**32),
-    "a1-n100": (np.zeros(100, dtype=np.uint32), 1),
-    "a2**32-large-values": (
-        np.array([2**32 - 1, 0, 2**31, 2**32 - 2, 1, 2**31 - 1, 2**32 - 1, 12345678, 0, 2**32 - 1], dtype=np.uint32),
-        2**32,
-    ),
-    "a3-all-one-symbol": (np.full(70, 2, dtype=np.uint32), 3),
-}
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_fixed_sequences(codec: RawCodec, name: str) -> None:
-    symbols, alphabet_size = CASES[name]
-    data = check_codec_roundtrip(codec, symbols, alphabet_size, np.random.default_rng(1))
-    assert len(data) == expected_size(symbols.size, alphabet_size)
+# --------------------------------------------------------------------------- widths
 
 
 @pytest.mark.parametrize("alphabet_size", [1, 2, 3, 4, 5, 255, 256, 257, 1000, 2**16, 2**16 + 1, 2**31 + 7, 2**32])
@@ -101,71 +71,6 @@ def test_widths_straddling_words(codec: RawCodec, width: int) -> None:
     for i in straddling:
         assert seq.access(i) == int(symbols[i])
         np.testing.assert_array_equal(seq.extract(i, i + 1), symbols[i : i + 1])
-
-
-@pytest.mark.parametrize("alphabet_size", [5, 1000])
-def test_100k_random_symbols(codec: RawCodec, alphabet_size: int) -> None:
-    rng = np.random.default_rng(100_000 + alphabet_size)
-    symbols = random_symbols(rng, 100_000, alphabet_size)
-    data = check_codec_roundtrip(codec, symbols, alphabet_size, rng)
-    assert len(data) == expected_size(symbols.size, alphabet_size)
-
-
-def test_oversized_query_arguments(codec: RawCodec) -> None:
-    """``select(c, 2**64)`` must raise IndexError as any other k > count does (not OverflowError)."""
-    seq = codec.open(codec.encode(np.array([0, 1, 2, 1, 0], dtype=np.uint32), 3))
-    check_oversized_arguments(seq)
-
-
-@pytest.mark.parametrize(
-    ("symbols", "alphabet_size"),
-    [
-        ([], 1),
-        ([0], 1),
-        ([2, 0, 1] * 33, 3),
-        (list(range(257)), 257),
-        ([2**32 - 1, 0, 7, 2**31] * 3, 2**32),
-        ([(i * 7919) % (2**17) for i in range(97)], 2**17),
-    ],
-)
-def test_hostile_buffers(codec: RawCodec, symbols: list[int], alphabet_size: int) -> None:
-    good = codec.encode(np.array(symbols, dtype=np.uint64), alphabet_size)
-    check_hostile_buffers(codec, good, header_size=HEADER.size)
-
-
-# --------------------------------------------------------------------------- property test
-
-
-@settings(max_examples=100, deadline=None)
-@given(data=st.data())
-def test_property_matches_naive(data: st.DataObject) -> None:
-    codec = RawCodec()
-    alphabet_size = data.draw(
-        st.one_of(st.integers(1, 6), st.integers(1, 2**16 + 1), st.integers(1, 2**32)), label="alphabet_size"
-    )
-    # a few distinct symbols, so rank/select see repeats even for large alphabets
-    palette = data.draw(st.lists(st.integers(0, alphabet_size - 1), min_size=1, max_size=6), label="palette")
-    symbols = data.draw(st.lists(st.sampled_from(palette), max_size=200), label="symbols")
-    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
-    s = np.array(symbols, dtype=np.uint64)
-    raw_bytes = codec.encode(s, alphabet_size)
-    assert len(raw_bytes) == expected_size(len(symbols), alphabet_size)
-    seq = codec.open(raw_bytes)
-    n = len(symbols)
-    assert len(seq) == n
-    assert [seq.access(i) for i in range(n)] == symbols
-    assert seq.extract(0, n).tolist() == symbols
-    for c in sorted(set(palette) | {0, alphabet_size - 1}):
-        for i in sorted({0, n, n // 2, n // 3}):
-            assert seq.rank(c, i) == naive_rank(s, c, i)
-        total = naive_rank(s, c, n)
-        for k in range(1, total + 1):
-            assert seq.select(c, k) == naive_select(s, c, k)
-        with pytest.raises(IndexError):
-            naive_select(s, c, total + 1)
-        with pytest.raises(IndexError):
-            seq.select(c, total + 1)
-    check_sequence_against(seq, s, alphabet_size, np.random.default_rng(seed))
 
 
 # --------------------------------------------------------------------------- layout and sizes
@@ -246,39 +151,3 @@ def _packed(width: int, n: int, sigma: int, version: int = 1, magic: bytes = MAG
 def test_open_rejects_bad_headers(codec: RawCodec, buf: bytes) -> None:
     with pytest.raises(CorruptDataError):
         codec.open(buf)
-
-
-# --------------------------------------------------------------------------- encode validation
-
-
-@pytest.mark.parametrize(
-    ("symbols", "alphabet_size"),
-    [
-        (np.array([0, 1, 3], dtype=np.uint32), 3),
-        (np.array([5], dtype=np.uint8), 5),
-        (np.array([0, -1], dtype=np.int64), 3),
-        (np.array([2**32], dtype=np.uint64), 2**32),
-        (np.array([[0, 1], [1, 0]], dtype=np.uint32), 2),
-        (np.array(1, dtype=np.uint32), 2),
-        (np.array([0.0, 1.0]), 2),
-        (np.array([0.0, 1.0], dtype=np.float32), 2),
-        (np.array([0, 1], dtype=np.uint32), 0),
-        (np.array([0, 1], dtype=np.uint32), -3),
-        (np.array([0, 1], dtype=np.uint32), 2**32 + 1),
-    ],
-)
-def test_encode_rejects_bad_input(codec: RawCodec, symbols: np.ndarray, alphabet_size: int) -> None:
-    with pytest.raises(ValueError):
-        codec.encode(symbols, alphabet_size)
-
-
-def test_encode_unknown_param_is_named(codec: RawCodec) -> None:
-    with pytest.raises(ValueError, match="block_size"):
-        codec.encode(np.array([0, 1], dtype=np.uint32), 2, block_size=64)
-
-
-def test_encode_accepts_lists_and_other_integer_dtypes(codec: RawCodec) -> None:
-    reference = codec.encode(np.array([3, 0, 2], dtype=np.uint32), 4)
-    assert codec.encode([3, 0, 2], 4) == reference
-    for dtype in (np.uint8, np.int16, np.int64, np.uint64):
-        assert codec.encode(np.array([3, 0, 2], dtype=dtype), 4) == reference

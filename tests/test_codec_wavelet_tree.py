@@ -1,4 +1,4 @@
-"""The ``wavelet-tree`` codec: contract checks (tests/checkers.py) for both shapes, the batch
+"""The ``wavelet-tree`` codec beyond the conformance suite, for both shapes: the batch
 methods, sizes against H0, ``max_code_length``, hostile and targeted corruptions, the byte layout
 checked bit by bit against an independent reference, and the store/executor end to end.
 
@@ -19,15 +19,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from checkers import (
-    QUERY_ERRORS,
-    check_codec_roundtrip,
-    check_hostile_buffers,
-    check_oversized_arguments,
-    check_sequence_against,
-    naive_rank,
-    naive_select,
-)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tinynet import TinyNet
@@ -41,6 +32,14 @@ from codecbench.executor.runner import same_bits
 from codecbench.store.config import StoreConfig
 from codecbench.succinct import bit_vector as bv
 from codecbench.succinct.huffman_code import canonical, code_lengths
+from codecbench.testing import (
+    QUERY_ERRORS,
+    check_codec_roundtrip,
+    check_hostile_buffers,
+    check_sequence_against,
+    naive_rank,
+    naive_select,
+)
 
 SHAPES = ("huffman", "balanced")
 CODEC = WaveletTreeCodec()
@@ -161,37 +160,6 @@ def entropy(symbols: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-# --------------------------------------------------------------------------- contract checks
-
-CASES = {
-    "empty-a1": (np.array([], dtype=np.uint32), 1),
-    "empty-a300": (np.array([], dtype=np.uint32), 300),
-    "n1-a1": (np.array([0], dtype=np.uint32), 1),
-    "n1-a2": (np.array([1], dtype=np.uint32), 2),
-    "n1-a300": (np.array([299], dtype=np.uint32), 300),
-    "n1-a2**32": (np.array([2**32 - 1], dtype=np.uint32), 2**32),
-    "a1-zeros": (np.zeros(100, dtype=np.uint32), 1),
-    "a300-one-symbol": (np.full(500, 137, dtype=np.uint32), 300),
-    "a300-one-symbol-last": (np.full(70, 299, dtype=np.uint32), 300),
-    "a300-two-symbols": (np.array([5, 299] * 40 + [5] * 9, dtype=np.uint32), 300),
-    "a2-alternating": (np.array([0, 1] * 100, dtype=np.uint32), 2),
-    "a2**32-few": (
-        np.array([2**32 - 1, 0, 2**31, 2**32 - 2, 1, 2**31, 2**32 - 1, 12345678, 0, 2**32 - 1], dtype=np.uint32),
-        2**32,
-    ),
-}
-
-
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_fixed_sequences(shape: str, name: str) -> None:
-    symbols, sigma = CASES[name]
-    data = check_codec_roundtrip(CODEC, symbols, sigma, np.random.default_rng(1), shape=shape)
-    seq = CODEC.open(data)
-    assert seq.nbytes == len(data)
-    check_oversized_arguments(seq)
-
-
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dist", ["uniform", "geometric"])
 @pytest.mark.parametrize("sigma", [2, 3, 255, 256, 257, 2**16 + 1])
@@ -213,14 +181,6 @@ def test_huge_alphabet_few_symbols(shape: str, sigma: int) -> None:
         assert h["levels"] == (sigma - 1).bit_length()
     else:  # six present symbols: codes of 2 or 3 bits whatever sigma is
         assert h["levels"] == 3 and h["n_present"] == 6
-
-
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize(("sigma", "dist"), [(256, "geometric"), (2**16 + 1, "uniform"), (300, "dominant")])
-def test_100k_symbols(shape: str, sigma: int, dist: str) -> None:
-    rng = np.random.default_rng(100_000 + sigma)
-    symbols = make_symbols(rng, 100_000, sigma, dist)
-    check_codec_roundtrip(CODEC, symbols, sigma, rng, shape=shape)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -17,6 +17,7 @@ from codecbench.compression import compress_model, compress_state_dict
 from codecbench.executor import CompressedConv2d, CompressedLinear, unit_groups
 from codecbench.executor.runner import same_bits, seeded_input
 from codecbench.store.config import StoreConfig
+from codecbench.testing.models import quantized_alexnet_weights
 
 
 @settings(max_examples=300, deadline=None)
@@ -115,51 +116,8 @@ def test_alexnet_mixed_config_bit_exact(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_vgg16_bit_exact_through_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "vgg16.zarr"
-    assert (
-        main(
-            [
-                "compress",
-                "vgg16",
-                "--weights",
-                "init:0",
-                "--formulation",
-                "element",
-                "--codec",
-                "raw",
-                "-o",
-                str(path),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    assert main(["run", str(path), "--check", "--json"]) == 0
-    out = capsys.readouterr().out
-    assert '"bit_identical": true' in out
-
-
-def _quantized_alexnet(path: Path, levels: int = 256) -> Path:
-    """AlexNet init:0 with every weight snapped to `levels` evenly spaced values per tensor,
-    as a weight-shared model would be (small alphabets: the wavelet tree's home ground)."""
-    from safetensors.torch import save_file
-
-    from codecbench.models import load_weights
-
-    state = load_weights("init:0", "alexnet")
-    for key, tensor in state.items():
-        if tensor.ndim >= 2:
-            lo, hi = tensor.min(), tensor.max()
-            step = (hi - lo) / (levels - 1)
-            state[key] = (torch.round((tensor - lo) / step) * step + lo).contiguous()
-    save_file(state, str(path))
-    return path
-
-
-@pytest.mark.slow
 def test_alexnet_wavelet_tree_bit_exact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    weights = _quantized_alexnet(tmp_path / "alexnet-q8.safetensors")
+    weights = quantized_alexnet_weights(256)
     config = tmp_path / "wt.toml"
     config.write_text(
         '[default]\nformulation = "element"\ncodec = "wavelet-tree"\n\n'
@@ -179,32 +137,20 @@ def test_alexnet_wavelet_tree_bit_exact(tmp_path: Path, capsys: pytest.CaptureFi
     assert '"bit_identical": true' in capsys.readouterr().out
 
 
-@pytest.fixture(scope="module")
-def quantized_alexnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _quantized_alexnet(tmp_path_factory.mktemp("weights") / "alexnet-q8.safetensors")
-
-
 @pytest.mark.slow
-def test_alexnet_huffman_fast_bit_exact(
-    tmp_path: Path, quantized_alexnet: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_alexnet_huffman_fast_bit_exact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = tmp_path / "alexnet-huffman-fast.zarr"
-    argv = ["compress", "alexnet", "--weights", str(quantized_alexnet), "--codec", "huffman-fast", "-o", str(store)]
+    argv = [
+        "compress",
+        "alexnet",
+        "--weights",
+        str(quantized_alexnet_weights(256)),
+        "--codec",
+        "huffman-fast",
+        "-o",
+        str(store),
+    ]
     assert main([*argv, "--quiet"]) == 0
     assert codecbench.open(store).info("classifier.1.weight")["codec"] == "huffman-fast"
     assert main(["run", str(store), "--check", "--json"]) == 0
-    assert '"bit_identical": true' in capsys.readouterr().out
-
-
-@pytest.mark.slow
-def test_alexnet_paper_huffman_bit_exact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The paper's baseline on the paper's setting for it: pruned + quantized AlexNet as
-    (gap, value) tuples. It decodes from the start of the stream for every query (about 1M
-    symbols/s), so the pruned model's 4x shorter streams keep this test to about a minute; one
-    group per layer keeps it to one decode per layer and forward."""
-    store = tmp_path / "alexnet-huffman.zarr"
-    argv = ["compress", "alexnet", "--prune", "--formulation", "pq-element", "--codec", "huffman", "-o", str(store)]
-    assert main([*argv, "--quiet"]) == 0
-    assert codecbench.open(store).info("classifier.1.weight")["codec"] == "huffman"
-    assert main(["run", str(store), "--check", "--json", "--group-weights", str(10**9)]) == 0
     assert '"bit_identical": true' in capsys.readouterr().out

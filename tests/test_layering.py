@@ -1,8 +1,8 @@
-"""Imports flow one way: cli -> bench -> executor / compression -> models -> store -> registry ->
+"""Imports flow one way: cli -> bench -> executor / compression -> store -> models / registry ->
 codecs / formulations -> succinct -> foundation. An AST walk over every module of the package,
 imports inside functions included, fails on any import that runs upward, across one layer
-(codecs and formulations know nothing of each other), or into the ``codecbench`` facade, and on
-any cycle between modules."""
+(codecs and formulations know nothing of each other), into the ``codecbench`` facade, or of
+another layer's private (underscored) name, and on any cycle between modules."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ RANKS = {
     "codecs": 2,
     "formulations": 2,
     "registry": 3,
+    "models": 3.5,  # weight sources and architectures: what compression and the executor start from
     "store": 4,
-    "models": 5,
     "compression": 6,
     "executor": 6,
     "bench": 7,
@@ -43,19 +43,20 @@ def modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
-def imports(path: Path, known: set[str]) -> list[tuple[str, int]]:
-    """Every codecbench module ``path`` imports, anywhere in it, with the line. ``from X import
-    y`` counts as importing ``X.y`` when that is a module, else ``X``."""
+def imports(path: Path, known: set[str]) -> list[tuple[str, int, str]]:
+    """Every codecbench module ``path`` imports, anywhere in it, with the line and the name taken
+    (empty for a whole module). ``from X import y`` counts as importing ``X.y`` when that is a
+    module, else ``X``."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            found += [(a.name, node.lineno) for a in node.names if a.name.split(".")[0] == "codecbench"]
+            found += [(a.name, node.lineno, "") for a in node.names if a.name.split(".")[0] == "codecbench"]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             if node.module.split(".")[0] != "codecbench":
                 continue
             for alias in node.names:
                 sub = f"{node.module}.{alias.name}"
-                found.append((sub if sub in known else node.module, node.lineno))
+                found.append((sub, node.lineno, "") if sub in known else (node.module, node.lineno, alias.name))
     return found
 
 
@@ -64,27 +65,29 @@ def layer(module: str) -> str:
     return parts[1] if len(parts) > 1 else "codecbench"
 
 
-def violations(graph: dict[str, list[tuple[str, int]]]) -> list[str]:
+def violations(graph: dict[str, list[tuple[str, int, str]]]) -> list[str]:
     bad = []
     for importer, targets in graph.items():
         if importer == "codecbench":  # the facade: the public API, above everything
             continue
         src = layer(importer)
-        for target, line in targets:
+        for target, line, name in targets:
             dst = layer(target)
-            where = f"{importer} (line {line}) imports {target}"
+            where = f"{importer} (line {line}) imports {target}" + (f".{name}" if name else "")
             if dst == "codecbench":
                 bad.append(f"{where}: the facade; import from the defining module")
             elif src == dst:
                 continue  # within a package: only cycles are wrong (test_no_import_cycles)
             elif RANKS[dst] >= RANKS[src]:
                 bad.append(f"{where}: {dst} (rank {RANKS[dst]}) is not below {src} (rank {RANKS[src]})")
+            elif name.startswith("_") and not name.startswith("__"):
+                bad.append(f"{where}: a private name of another layer; make it part of a contract")
     return bad
 
 
-def cycles(graph: dict[str, list[tuple[str, int]]]) -> list[list[str]]:
+def cycles(graph: dict[str, list[tuple[str, int, str]]]) -> list[list[str]]:
     """Every cycle found by a depth-first search (one per back edge)."""
-    edges = {m: sorted({t for t, _ in targets if t in graph and t != m}) for m, targets in graph.items()}
+    edges = {m: sorted({t for t, _, _ in targets if t in graph and t != m}) for m, targets in graph.items()}
     state: dict[str, int] = {}
     stack: list[str] = []
     found: list[list[str]] = []
@@ -106,7 +109,7 @@ def cycles(graph: dict[str, list[tuple[str, int]]]) -> list[list[str]]:
     return found
 
 
-def graph_of(files: dict[str, Path]) -> dict[str, list[tuple[str, int]]]:
+def graph_of(files: dict[str, Path]) -> dict[str, list[tuple[str, int, str]]]:
     known = set(files)
     return {name: imports(path, known) for name, path in files.items()}
 
@@ -131,6 +134,8 @@ def test_no_import_cycles() -> None:
         ("codecbench.codecs.raw", "import codecbench.formulations.base\n", "not below"),  # across one rank
         ("codecbench.formulations.pq", "from codecbench import open\n", "the facade"),
         ("codecbench.errors", "from codecbench import dtypes\n", "not below"),  # foundation: errors is the floor
+        ("codecbench.models.prune", "from codecbench.store.config import read_toml\n", "not below"),
+        ("codecbench.executor.engine", "from codecbench.formulations.pq import _n_entries\n", "private name"),
     ],
 )
 def test_the_walk_catches(tmp_path: Path, importer: str, source: str, expected: str) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from codecbench.succinct.entropy import h0
+from codecbench.succinct.entropy import entropy, h0
 from codecbench.succinct.huffman_code import code_lengths
 
 
@@ -25,13 +25,6 @@ class Dataset:
     symbols: np.ndarray  # uint32
     description: str
     params: dict[str, float] = field(default_factory=dict)
-
-
-def entropy_bits(p: np.ndarray) -> float:
-    """Shannon entropy (bits) of a probability vector."""
-    p = np.asarray(p, dtype=np.float64)
-    p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
 
 
 def _solve_increasing(f: Callable[[float], float], target: float, lo: float, hi: float) -> float:
@@ -62,12 +55,12 @@ def kmeans_pmf(width: float, levels: int = 32) -> np.ndarray:
 
 def make_dataset(name: str, n: int, seed: int) -> Dataset:
     if name == "gaussian256":
-        sigma = _solve_increasing(lambda s: entropy_bits(gaussian_pmf(s)), 5.4, 0.5, 64.0)
+        sigma = _solve_increasing(lambda s: entropy(gaussian_pmf(s)), 5.4, 0.5, 64.0)
         rng = np.random.default_rng([seed, 0])
         symbols = np.clip(np.rint(rng.normal(128.0, sigma, n)), 0, 255).astype(np.uint32)
         return Dataset(name, 256, symbols, f"round(N(128, {sigma:.3f})) clipped to [0, 255]", {"sigma": sigma})
     if name == "kmeans32":
-        width = _solve_increasing(lambda w: entropy_bits(kmeans_pmf(w)), 3.9, 0.3, 32.0)
+        width = _solve_increasing(lambda w: entropy(kmeans_pmf(w)), 3.9, 0.3, 32.0)
         rng = np.random.default_rng([seed, 1])
         symbols = rng.choice(32, size=n, p=kmeans_pmf(width)).astype(np.uint32)
         return Dataset(
@@ -92,4 +85,4 @@ def huffman_bits(symbols: np.ndarray, alphabet_size: int) -> tuple[float, int]:
     return float((lengths * counts).sum() / max(1, symbols.size)), int(lengths.max())
 
 
-__all__ = ["DATASETS", "Dataset", "entropy_bits", "h0", "huffman_bits", "make_dataset"]
+__all__ = ["DATASETS", "Dataset", "entropy", "h0", "huffman_bits", "make_dataset"]
