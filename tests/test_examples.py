@@ -27,10 +27,9 @@ def test_lazy_open(tmp_path: Path, alexnet_store: Path) -> None:
     assert "features.0.weight: element/raw" in out and "equals the dense slice: True" in out
 
 
-@pytest.mark.slow
-def test_compress_and_run(tmp_path: Path) -> None:
-    out = _run(str(EXAMPLES / "compress_and_run.py"), str(tmp_path / "a.zarr"), cwd=tmp_path)
-    assert "bit-identical to the dense model: True" in out
+def test_compress_and_run(alexnet_example: tuple[Path, str]) -> None:
+    """The example runs in the session fixture (its store is every AlexNet test's store)."""
+    assert "bit-identical to the dense model: True" in alexnet_example[1]
 
 
 @pytest.mark.slow

@@ -28,6 +28,8 @@ class TestSdslConformance(CodecConformance):
     distribution = "codecbench-sdsl"
     # the default is wt_huff_rrr63; the other three variants run every check too
     extra_params = [{"variant": v} for v in VARIANTS if v != "wt_huff_rrr63"]
+    # AlexNet with 16 weight levels: half the tree levels of 256, half of sdsl's build and decode
+    alexnet_levels = 16
     # The payload records its own length and a CRC-32 over everything but the CRC field, checked
     # before sdsl's load() sees a byte, so the suite's hostile-buffer checks run at their defaults
     # (strict lengths, every header bit, random body bits): all of them must raise. What the CRC
