@@ -31,6 +31,7 @@ from codecbench.formulations.base import (
 )
 from codecbench.formulations.blocks import native_tensor
 from codecbench.hookspecs import hookimpl
+from codecbench.succinct.bits import load_u64
 
 #: sign + exponent bits per float dtype
 SIGN_EXPONENT_BITS = {"float16": 6, "bfloat16": 9, "float32": 9, "float64": 12}
@@ -108,21 +109,33 @@ class FloatSplitFormulation(Formulation):
                 f"float-split: {m} units of {u} weights need {m * (u + 1) - 1} symbols, got {symbols.size}"
             )
         if m:
-            low_bits = 8 * high.dtype.itemsize - ras.meta["high_bits"]
-            status = _decode(
-                np.ascontiguousarray(symbols, dtype=np.uint32),
-                high,
-                ras.arrays["mantissa"],
+            high_shifted, mantissa, low_bits = kernel_args(ras)
+            status = place_chunk(
+                np.ascontiguousarray(symbols),
+                0,
+                high_shifted,
+                mantissa,
                 low_bits,
                 ras.delimiter,
                 u,
                 k0 * u,
                 out.view(high.dtype),
             )
-            if status == 1:
-                raise CorruptDataError("float-split: delimiter missing between units")
-            if status == 2:
-                raise CorruptDataError(f"float-split: a symbol lies outside the {high.size}-pattern dictionary")
+            self._raise_for(status, high.size)
+
+    def _raise_for(self, status: int, n_high: int) -> None:
+        if status == 1:
+            raise CorruptDataError("float-split: delimiter missing between units")
+        if status == 2:
+            raise CorruptDataError(f"float-split: a symbol lies outside the {n_high}-pattern dictionary")
+
+
+def kernel_args(ras: RAS) -> tuple[np.ndarray, np.ndarray, int]:
+    """What :func:`place_chunk` takes from a RAS: the patterns already shifted into place (as
+    the weights' unsigned type), the mantissa words and the low bits per weight."""
+    high = ras.arrays["high"]
+    low_bits = 8 * high.dtype.itemsize - ras.meta["high_bits"]
+    return high << high.dtype.type(low_bits), ras.arrays["mantissa"], low_bits
 
 
 def _resolve_high_bits(dtype: np.dtype, requested: Any) -> int:
@@ -161,36 +174,52 @@ def _pack(bits, width, out):
             out[word + 1] |= value >> (np.uint64(64) - shift)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _unpack_one(words, width, mask, i):
-    at = i * width
-    word, shift = at >> 6, np.uint64(at & 63)
-    value = words[word] >> shift
-    if shift and at % 64 + width > 64:
-        value |= words[word + 1] << (np.uint64(64) - shift)
-    return value & mask
-
-
 @numba.njit(cache=True, nogil=True)
-def _decode(symbols, high, mantissa, low_bits, delimiter, u, first_weight, out) -> int:
-    """``out[k] = high[symbol] << low_bits | low bits of weight first_weight + k``. Returns 0,
-    1 for a misplaced delimiter, 2 for a symbol outside the dictionary."""
-    m = out.shape[0] // u if u else symbols.shape[0] + 1
-    n_high = high.shape[0]
+def place_chunk(symbols, t0, high_shifted, mantissa, low_bits, delimiter, u, first_weight, out) -> int:
+    """Decode a chunk of a span's symbols, the first being symbol ``t0`` of the span (whose
+    first unit's first weight is weight ``first_weight`` of the tensor): every unit symbol ``s``
+    becomes ``high_shifted[s] | its weight's low bits`` in ``out`` (the span's units, as the
+    weights' unsigned type), every ``u + 1``-th symbol must be the delimiter. Returns 0, 1 for a
+    misplaced delimiter, 2 for a symbol outside the dictionary. The caller checks the span's
+    length; a fused decode calls this once per chunk a codec decodes, the plain decode once.
+
+    The low bits are read as a stream: weight ``k``'s start at bit ``(first_weight + k) *
+    low_bits`` of the mantissa section, read with one unaligned 8-byte load (clamped to the
+    section's last 8 bytes, where the shift then grows to match); ``low_bits <= 56`` so the 8
+    bytes always hold them (float64's 52 included)."""
+    n_high = high_shifted.shape[0]
+    top = n_high - 1
+    mbytes = mantissa.view(np.uint8)
+    last = mbytes.shape[0] - 8
     mask = (np.uint64(1) << np.uint64(low_bits)) - np.uint64(1)  # low_bits < 64: high_bits >= 1
-    for j in range(m):
-        base = j * (u + 1)
-        for t in range(u):
-            s = symbols[base + t]
-            if s >= n_high:
-                return 2
-            k = j * u + t
-            value = np.uint64(high[s]) << np.uint64(low_bits)
+    n = symbols.shape[0]
+    j, pos = t0 // (u + 1), t0 % (u + 1)
+    i = 0
+    while i < n:
+        if pos == u:  # between units
+            if symbols[i] != delimiter:
+                return 1
+            j += 1
+            pos = 0
+            i += 1
+            continue
+        run = min(u - pos, n - i)  # the rest of this unit in this chunk: no branch inside
+        k = j * u + pos
+        at = (first_weight + k) * low_bits
+        bad = False
+        for r in range(run):
+            s = np.int64(symbols[i + r])
+            bad |= s > top
+            value = np.uint64(high_shifted[min(s, top)])
             if low_bits:
-                value |= _unpack_one(mantissa, low_bits, mask, first_weight + k)
-            out[k] = value
-        if j + 1 < m and symbols[base + u] != delimiter:
-            return 1
+                byte = min(at >> 3, last)
+                value |= (load_u64(mbytes, byte) >> np.uint64(at - 8 * byte)) & mask
+                at += low_bits
+            out[k + r] = value
+        if bad:
+            return 2
+        i += run
+        pos += run
     return 0
 
 
