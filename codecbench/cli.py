@@ -382,12 +382,15 @@ def _profile_text(profile: dict[str, Any]) -> str:
     """Per layer, ms per pass: extract = select + extract (worker threads), decode (workers),
     compute and wait (the calling thread), wall (elapsed; less than the sum when overlapped)."""
     layers, passes = profile["layers"], profile["passes"]
-    head = f"{'layer':<24} {'groups':>6} {'extract':>9} {'decode':>9} {'compute':>9} {'wait':>9} {'wall':>9}  (ms/pass)"
+    head = (
+        f"{'layer':<24} {'path':<6} {'groups':>6} {'extract':>9} {'decode':>9} {'compute':>9} {'wait':>9} "
+        f"{'wall':>9}  (ms/pass; fused: extract is in decode)"
+    )
     lines = [head]
-    for layer in [*layers, {"name": "total", **profile["total"]}]:
+    for layer in [*layers, {"name": "total", "path": "", **profile["total"]}]:
         ms = {k: layer[k] * 1e3 / passes for k in ("select", "extract", "decode", "compute", "wait", "wall")}
         lines.append(
-            f"{layer['name']:<24} {layer['groups'] // passes:>6} {ms['select'] + ms['extract']:>9.2f} "
+            f"{layer['name']:<24} {layer['path']:<6} {layer['groups'] // passes:>6} {ms['select'] + ms['extract']:>9.2f} "
             f"{ms['decode']:>9.2f} {ms['compute']:>9.2f} {ms['wait']:>9.2f} {ms['wall']:>9.2f}"
         )
     return "\n".join(lines)

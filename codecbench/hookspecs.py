@@ -39,3 +39,10 @@ def codecbench_codecs() -> list[type]:
 def codecbench_formulations() -> list[type]:
     """Return a list of Formulation classes (subclasses of
     ``codecbench.formulations.base.Formulation``), each with a unique ``name``."""
+
+
+@hookspec
+def codecbench_fused_decoders() -> list[type]:
+    """Return a list of FusedDecoder classes (subclasses of ``codecbench.fused.FusedDecoder``):
+    each decodes one (formulation, codec) pair's symbols straight into weights, with no
+    intermediate symbol array. Optional: a pair without one decodes as extract, then decode."""

@@ -22,6 +22,7 @@ from codecbench import hookspecs
 from codecbench.codecs.base import check_codec_class
 from codecbench.errors import RegistryError
 from codecbench.formulations.base import check_formulation_class
+from codecbench.fused import FusedDecoder, check_fused_class
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "codecbench.codecs.raw",
@@ -33,11 +34,13 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "codecbench.formulations.pq_element",
     "codecbench.formulations.pq_block",
     "codecbench.formulations.float_split",
+    "codecbench.fused.float_split",
+    "codecbench.fused.pq",
 )
 
-_KINDS = {"codec": "codecbench_codecs", "formulation": "codecbench_formulations"}
+_KINDS = {"codec": "codecbench_codecs", "formulation": "codecbench_formulations", "fused": "codecbench_fused_decoders"}
 #: a class that breaks its contract is refused when it registers, naming it and the member
-_CHECKS = {"codec": check_codec_class, "formulation": check_formulation_class}
+_CHECKS = {"codec": check_codec_class, "formulation": check_formulation_class, "fused": check_fused_class}
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,11 @@ class Registry:
     def formulation(self, name: str) -> Any:
         """An instance of the formulation registered as ``name``."""
         return self.entry("formulation", name).cls()
+
+    def fused(self, formulation: str, codec: str) -> FusedDecoder | None:
+        """An instance of the fused decoder of this pair, or None (the pair decodes plainly)."""
+        entry = self._by_kind["fused"].get(f"{formulation}/{codec}")
+        return None if entry is None else entry.cls()
 
 
 def _collect(pm: pluggy.PluginManager, sources: dict[int, tuple[str, str]]) -> list[Registered]:

@@ -23,6 +23,7 @@ RANKS = {
     "succinct": 1,
     "codecs": 2,
     "formulations": 2,
+    "fused": 2.5,  # (formulation, codec) pairs in one kernel: above both
     "registry": 3,
     "models": 3.5,  # weight sources and architectures: what compression and the executor start from
     "store": 4,

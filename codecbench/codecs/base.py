@@ -36,6 +36,11 @@ A **codec** stores a sequence of integer symbols ``s[0..n)`` over the alphabet
   errors. The defaults loop over the single calls; codecs override them when one pass beats
   many calls (``has_native(seq, "access_many")`` tells which).
 
+- ``kernel_state()`` (optional; default None): for fused decoding
+  (:mod:`codecbench.fused`), the numba-typable tuple the codec module's ``extract_into(state,
+  start, stop, out)`` kernel takes to write symbols into a narrow array inside another kernel;
+  None when this payload has no such kernel.
+
 Positions and counts are Python ints (or int64 arrays for the batch forms); symbols come
 back as uint32. A Sequence that lacks a member of this contract is refused when it is opened
 (:func:`open_sequence`), with one line naming the codec and the member.
@@ -95,6 +100,9 @@ class Sequence(abc.ABC):
 
     def select_many(self, c: int, ks: Any) -> np.ndarray:
         return np.array([self.select(c, int(k)) for k in as_positions(ks)], dtype=np.int64)
+
+    def kernel_state(self) -> Any:
+        return None
 
     def access_many(self, positions: Any) -> np.ndarray:
         return np.array([self.access(int(i)) for i in as_positions(positions)], dtype=np.uint32)

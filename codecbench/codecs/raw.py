@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 
 from codecbench.codecs.base import Codec, Sequence, aligned_copy, as_byte_array, check_symbols
@@ -74,6 +75,18 @@ class RawSequence(Sequence):
     def extract(self, start: int, stop: int) -> np.ndarray:
         start, stop = self._check_range(start, stop)
         return int_vector.unpack(self._words, self._width, start, stop)
+
+    def kernel_state(self) -> tuple[np.ndarray, int]:
+        """What :func:`extract_into` takes (the fused-decode capability)."""
+        return self._words, self._width
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def extract_into(state, start, stop, out) -> int:
+    """Symbols ``[start, stop)`` into ``out`` (a narrow unsigned array); 0 (raw bytes cannot
+    contradict themselves once opened)."""
+    words, width = state
+    return int_vector.unpack_into(words, width, start, stop, out)
 
 
 class RawCodec(Codec):

@@ -22,6 +22,7 @@ import numpy as np
 
 from codecbench.codecs.base import open_sequence
 from codecbench.formulations.base import DEFAULT_GROUP_WEIGHTS, group_spans, unit_groups
+from codecbench.fused import decode_span
 from codecbench.registry import get_registry
 from codecbench.store import chunk
 from codecbench.succinct.entropy import h0
@@ -185,8 +186,9 @@ def time_decode(
     warm: bool | None = None,
 ) -> float:
     """``blob`` is a stored chunk object (chunk + CRC). Median seconds over ``reps`` passes of
-    the executor's path over the whole tensor: one batched select on the delimiters, then
-    extract + decode per unit group. Every pass checks the decoded groups against ``tensor``
+    the executor's path over the whole tensor: one batched select on the delimiters, then per
+    unit group the pair's fused kernel where it has one, else extract + decode, into one reused
+    buffer. Every pass checks the decoded groups against ``tensor``
     byte for byte, outside the timed spans. ``warm`` (default: when ``reps < 3``, where one
     cold pass would weigh on the median) runs one more pass first, checked and not timed."""
     registry = get_registry()
@@ -195,17 +197,22 @@ def time_decode(
     formulation.check_ras(parsed.ras)
     seq = open_sequence(registry.codec(parsed.codec), parsed.payload)
     ras = parsed.ras
+    fused = registry.fused(parsed.formulation, parsed.codec)
+    fused = fused if fused is not None and fused.applies(ras, seq) else None
     cuts = unit_groups(ras.n_units, ras.unit_size, group_weights)
+    tensor_bits = np.ascontiguousarray(tensor).reshape(tensor.shape[0], -1).view(f"u{tensor.dtype.itemsize}")
+    out = np.empty(max(np.diff(cuts).max(initial=0), 0) * ras.unit_size, dtype=tensor_bits.dtype)
 
     def timed_pass() -> float:
         t0 = time.perf_counter()
         spans = group_spans(seq, ras, cuts)
         seconds = time.perf_counter() - t0
         for j, (start, stop) in enumerate(spans.tolist()):
+            group = out[: (cuts[j + 1] - cuts[j]) * ras.unit_size]
             t0 = time.perf_counter()
-            w = formulation.decode_units(ras, seq.extract(start, stop), cuts[j], cuts[j + 1])
+            decode_span(ras, seq, formulation, fused, start, stop, cuts[j], cuts[j + 1], group)
             seconds += time.perf_counter() - t0
-            if w.tobytes() != tensor[cuts[j] : cuts[j + 1]].tobytes():
+            if group.tobytes() != tensor_bits[cuts[j] : cuts[j + 1]].tobytes():
                 raise AssertionError(
                     f"WRONG ANSWER: {parsed.formulation}/{parsed.codec} units {cuts[j]}..{cuts[j + 1]}"
                 )

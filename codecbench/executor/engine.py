@@ -57,6 +57,7 @@ import torch
 
 from codecbench.dtypes import to_torch
 from codecbench.formulations.base import DEFAULT_GROUP_WEIGHTS
+from codecbench.fused import decode_span
 
 #: weights per group of a linear layer: 1M float32 = 4 MiB, so ``depth + 1`` groups stay in
 #: the last-level cache and the layer reads its decoded weights from cache, not from memory
@@ -96,9 +97,12 @@ class LayerStats:
     """Seconds spent per layer, summed over forwards. ``select`` and ``extract`` (the codec's
     queries), ``decode`` (the formulation) run on the workers; ``wait`` (blocked on a worker)
     and ``compute`` (conv/linear on a group, sparse kernels included) on the calling thread;
-    ``wall`` is the layer's elapsed time, less than the sum when work overlaps."""
+    ``wall`` is the layer's elapsed time, less than the sum when work overlaps. ``path``: how its
+    groups were decoded: ``fused`` (one kernel from the codec's bytes into the weights, timed
+    as decode), ``plain`` (extract, then decode) or ``sparse`` (computed from the symbols)."""
 
     name: str
+    path: str = ""
     calls: int = 0
     groups: int = 0
     symbols: int = 0
@@ -321,6 +325,7 @@ class Engine:
         xt = np.ascontiguousarray(x2.numpy().T)  # (in_features, batch): one row per weight column
         out = np.empty((layer.out_features, x2.shape[0]), dtype=np.float32)
         if stats is not None:
+            stats.path = "sparse"
             stats.calls += 1
             stats.select += time.perf_counter() - started
         args = [(opened, int(a), int(b), cuts[j], cuts[j + 1], xt, out) for j, (a, b) in enumerate(spans)]
@@ -351,6 +356,8 @@ class _LayerRun:
         self.engine, self.layer = engine, layer
         self.opened = opened = layer.fetch()  # fetched on the calling thread (once per store)
         self.stats = stats = engine.layer_stats(layer.profile_name) if engine.profile else None
+        if stats is not None:
+            stats.path = "fused" if opened.fused is not None else "plain"
         t0 = time.perf_counter()
         self.spans = layer.spans(opened)
         if stats is not None:
@@ -464,16 +471,22 @@ def _decode_group(
 ):
     """Worker task: extract a group's symbols and decode them into ``buf``. Returns
     ``(extract seconds, decode seconds, symbols, weights or None)``."""
+    ras = opened.ras
     t0 = time.perf_counter()
+    if buf is None:  # a dtype torch lacks: the formulation's own array, converted
+        symbols = opened.sequence.extract(start, stop)
+        t1 = time.perf_counter()
+        made = to_torch(np.ascontiguousarray(opened.formulation.decode_units(ras, symbols, k0, k1)))
+        return t1 - t0, time.perf_counter() - t1, int(symbols.size), made
+    out = buf.numpy()[:nbytes].view(bits)
+    fused = opened.fused
+    if fused is not None and fused.decode(ras, opened.sequence, start, stop, k0, k1, out) == 0:
+        return 0.0, time.perf_counter() - t0, stop - start, None  # one kernel: counted as decode
+    t0 = time.perf_counter()  # plain, or the fused kernel met a corruption: the plain path raises it
     symbols = opened.sequence.extract(start, stop)
     t1 = time.perf_counter()
-    ras = opened.ras
-    if buf is None:
-        made = to_torch(np.ascontiguousarray(opened.formulation.decode_units(ras, symbols, k0, k1)))
-    else:
-        opened.formulation.decode_units_into(ras, symbols, k0, k1, buf.numpy()[:nbytes].view(bits))
-        made = None
-    return t1 - t0, time.perf_counter() - t1, int(symbols.size), made
+    decode_span(ras, opened.sequence, opened.formulation, None, start, stop, k0, k1, out, symbols)
+    return t1 - t0, time.perf_counter() - t1, int(symbols.size), None
 
 
 def _sparse_group(opened: Any, start: int, stop: int, k0: int, k1: int, xt: np.ndarray, out: np.ndarray):

@@ -109,7 +109,7 @@ class PQFormulation(Formulation):
     def decode_units_into(self, ras: RAS, symbols: np.ndarray, k0: int, k1: int, out: np.ndarray) -> None:
         k0, k1 = check_unit_range(ras, k0, k1)
         check_out(ras, k0, k1, out)
-        values, blocks, identity, *grammar = _walk_args(ras)
+        values, blocks, identity, *grammar = walk_args(ras)
         status = _decode(_symbols(symbols), values, blocks, identity, *grammar, k1 - k0, out.view(values.dtype))
         self._raise_for(status)
 
@@ -124,7 +124,7 @@ class PQFormulation(Formulation):
         k0, k1 = check_unit_range(ras, k0, k1)
         if out.shape != (k1 - k0, xt.shape[1]) or xt.shape[0] != ras.unit_size:
             raise ValueError(f"{self.name}: sparse_linear wants xt ({ras.unit_size}, B) and out ({k1 - k0}, B)")
-        values, blocks, identity, *grammar = _walk_args(ras)
+        values, blocks, identity, *grammar = walk_args(ras)
         status = _sparse_linear(
             _symbols(symbols), values.view(np.float32), blocks, identity, *grammar, k1 - k0, xt, out
         )
@@ -135,7 +135,7 @@ class PQFormulation(Formulation):
             raise CorruptDataError(f"{self.name}: {_DECODE_ERRORS[status]}")
 
 
-def _walk_args(ras: RAS) -> tuple[Any, ...]:
+def walk_args(ras: RAS) -> tuple[Any, ...]:
     """What the kernels take from a RAS: value bits, blocks, identity (see ``dictionary_arrays``),
     then the grammar: G, the entry count, the delimiter, the unit size and the block size."""
     values, blocks, identity = dictionary_arrays(ras)

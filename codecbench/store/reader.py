@@ -49,6 +49,8 @@ class OpenedTensor:
     nbytes: int
     codec: str = "?"
     label: str = ""  # the store's
+    #: the pair's fused decoder when it applies to this tensor, else None (codecbench.fused)
+    fused: Any = None
 
     def failure(self, exc: Exception) -> CodecbenchError:
         """``exc``, raised while decoding this tensor, as one line naming it (:func:`failure`)."""
@@ -396,11 +398,14 @@ class StoreReader:
             formulation.check_symbol_count(parsed.ras, parsed.header["n_symbols"])
             sequence = open_sequence(registry.codec(parsed.codec), parsed.payload)
             chunk.check_sequence(parsed, sequence)
+            fused = registry.fused(parsed.formulation, parsed.codec)
+            if fused is not None and not fused.applies(parsed.ras, sequence):
+                fused = None
         except CodecbenchError as exc:
             raise type(exc)(f"{self.label}: tensor {name!r}: {exc}") from None
         except Exception as exc:
             raise self.failure(name, exc) from exc
-        return OpenedTensor(name, parsed.ras, sequence, formulation, int(data.size), parsed.codec, self.label)
+        return OpenedTensor(name, parsed.ras, sequence, formulation, int(data.size), parsed.codec, self.label, fused)
 
     def failure(self, name: str, exc: Exception) -> CodecbenchError:
         """``exc``, raised while ``name`` was opened or decoded, as one line (:func:`failure`)."""

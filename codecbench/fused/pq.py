@@ -1,0 +1,61 @@
+"""``pq-element`` and ``pq-block`` fused with ``raw``: each chunk of (gap, entry) symbols
+extracted into a small buffer and walked at once, the walk's position carried from chunk to
+chunk (:mod:`codecbench.fused`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+from codecbench.codecs import raw
+from codecbench.formulations import pq
+from codecbench.fused import FusedDecoder, drive, scratch
+from codecbench.hookspecs import hookimpl
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _place(state, chunk, offset) -> int:
+    walk, values, blocks, identity, g, n_entries, delimiter, u, block, m, out = state
+    return pq.place_chunk(chunk, walk, values, blocks, identity, g, n_entries, delimiter, u, block, m, out)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _run(extract, codec_state, start, stop, buffer, state) -> int:
+    walk, m, out = state[0], state[9], state[10]
+    out[:] = 0
+    status = drive(extract, codec_state, start, stop, buffer, _place, state)
+    return status if status else pq.end_place(walk, m)
+
+
+@numba.njit(cache=True, nogil=True)
+def _with_raw(codec_state, start, stop, buffer, state) -> int:
+    return _run(raw.extract_into, codec_state, start, stop, buffer, state)
+
+
+class PQFused(FusedDecoder):
+    """Shared by both pq formulations and every codec with an ``extract_into``."""
+
+    kernel: Any
+
+    def decode(self, ras: Any, sequence: Any, start: int, stop: int, k0: int, k1: int, out: np.ndarray) -> int:
+        m = k1 - k0
+        if m == 0:
+            return 1  # nothing to place: the plain path checks the span is empty
+        values, blocks, identity, *grammar = pq.walk_args(ras)
+        state = (pq.new_walk(), values, blocks, identity, *grammar, m, out.view(values.dtype))
+        return type(self).kernel(sequence.kernel_state(), start, stop, scratch(), state)
+
+
+class PQElementRaw(PQFused):
+    formulation, codec, kernel = "pq-element", "raw", _with_raw
+
+
+class PQBlockRaw(PQFused):
+    formulation, codec, kernel = "pq-block", "raw", _with_raw
+
+
+@hookimpl
+def codecbench_fused_decoders() -> list[type[FusedDecoder]]:
+    return [PQElementRaw, PQBlockRaw]
