@@ -187,11 +187,11 @@ def place_chunk(symbols, t0, high_shifted, mantissa, low_bits, delimiter, u, fir
     low_bits`` of the mantissa section, read with one unaligned 8-byte load (clamped to the
     section's last 8 bytes, where the shift then grows to match); ``low_bits <= 56`` so the 8
     bytes always hold them (float64's 52 included)."""
-    n_high = high_shifted.shape[0]
-    top = n_high - 1
+    top = high_shifted.shape[0] - 1
     mbytes = mantissa.view(np.uint8)
-    last = mbytes.shape[0] - 8
+    last = np.uint64(max(mbytes.shape[0] - 8, 0))
     mask = (np.uint64(1) << np.uint64(low_bits)) - np.uint64(1)  # low_bits < 64: high_bits >= 1
+    step = np.uint64(low_bits)
     n = symbols.shape[0]
     j, pos = t0 // (u + 1), t0 % (u + 1)
     i = 0
@@ -205,18 +205,23 @@ def place_chunk(symbols, t0, high_shifted, mantissa, low_bits, delimiter, u, fir
             continue
         run = min(u - pos, n - i)  # the rest of this unit in this chunk: no branch inside
         k = j * u + pos
-        at = (first_weight + k) * low_bits
-        bad = False
-        for r in range(run):
-            s = np.int64(symbols[i + r])
-            bad |= s > top
-            value = np.uint64(high_shifted[min(s, top)])
-            if low_bits:
-                byte = min(at >> 3, last)
-                value |= (load_u64(mbytes, byte) >> np.uint64(at - 8 * byte)) & mask
-                at += low_bits
-            out[k + r] = value
-        if bad:
+        source, target = symbols[i : i + run], out[k : k + run]
+        worst = 0  # the largest symbol: checked once per run, so the loop has no branch
+        if low_bits:
+            at = np.uint64((first_weight + k) * low_bits)
+            for r in range(run):
+                s = source[r]
+                worst = max(worst, s)
+                byte = min(at >> np.uint64(3), last)
+                low = (load_u64(mbytes, np.int64(byte)) >> (at - np.uint64(8) * byte)) & mask
+                target[r] = high_shifted[min(s, top)] | low
+                at += step
+        else:  # every bit is in the symbol (high_bits = the width): no mantissa section to read
+            for r in range(run):
+                s = source[r]
+                worst = max(worst, s)
+                target[r] = high_shifted[min(s, top)]
+        if worst > top:
             return 2
         i += run
         pos += run
