@@ -1,10 +1,11 @@
-"""Loads codecs and formulations: built-ins first, then entry points of group ``codecbench``.
+"""Loads codecs, formulations and fused decoders: built-ins first, then entry points of group
+``codecbench``.
 
 Built-ins go through the same pluggy hooks as third-party plugins, so there is one path to
-test. Every class is checked against its contract as it registers
-(:func:`codecbench.codecs.base.check_codec_class`,
-:func:`codecbench.formulations.base.check_formulation_class`). Adding a built-in codec is one module under ``codecbench/codecs/`` plus one line in
-``BUILTIN_PLUGINS``; a third party adds one module plus one entry-point line.
+test. Every class is checked against its contract as it registers (``check_codec_class``,
+``check_formulation_class``, ``check_fused_class``). Adding a built-in codec is one module
+under ``codecbench/codecs/`` plus one line in ``BUILTIN_PLUGINS``; a third party adds one
+module plus one entry-point line.
 """
 
 from __future__ import annotations

@@ -216,6 +216,7 @@ def test_decode_error_in_a_worker_names_the_tensor(tmp_path: Path, pruned_net: T
     path = _store(tmp_path, pruned_net, "pq-element", "raw")
     model = codecbench.open(path).load_model(TinyNet(), group_weights=1)
     layer = model.head[0]
+    object.__setattr__(layer.fetch(), "fused", None)  # the plain path (tests/test_fused.py: fused = plain)
     only_delimiters = np.full(8, layer.fetch().ras.delimiter, dtype=np.uint32)
     layer.fetch().sequence.extract = lambda start, stop: only_delimiters  # wrong unit count
     expected = f"tensor '{layer.source.name}' \\(pq-element/raw\\): pq-element: the symbols do not hold"
@@ -236,6 +237,7 @@ def test_any_exception_while_decoding_is_one_line_naming_tensor_and_codec(tmp_pa
     def broken(start: int, stop: int) -> np.ndarray:
         raise TypeError("unsupported operand")
 
+    object.__setattr__(layer.fetch(), "fused", None)  # the plain path calls extract
     layer.fetch().sequence.extract = broken
     with pytest.raises(PluginError) as info, torch.inference_mode():
         model(X)
