@@ -25,11 +25,11 @@ def _tensor(rng: np.random.Generator, formulation: str, shape: tuple[int, ...]) 
     return np.where(rng.random(shape) < 0.3, rng.choice(levels, shape), np.float32(0))
 
 
-def _opened(formulation: str, codec: str, tensor: np.ndarray, symbols: np.ndarray | None = None):
+def _opened(formulation: str, codec: str, tensor: np.ndarray, symbols: np.ndarray | None = None, **params):
     registry = get_registry()
     ras = registry.formulation(formulation).encode(tensor)
     symbols = ras.symbols if symbols is None else symbols
-    seq = open_sequence(registry.codec(codec), registry.codec(codec).encode(symbols, ras.alphabet_size))
+    seq = open_sequence(registry.codec(codec), registry.codec(codec).encode(symbols, ras.alphabet_size, **params))
     return ras, seq, registry.formulation(formulation), registry.fused(formulation, codec)
 
 
@@ -108,9 +108,21 @@ def test_chunks_cross_units_and_groups_start_anywhere() -> None:
         assert error is None and got == tensor[k0:k1].tobytes()
 
 
+@pytest.mark.parametrize("sync_every", [256, 16384])
+def test_codec_blocks_smaller_or_larger_than_a_chunk(sync_every: int) -> None:
+    """huffman-fast blocks of other sizes than CHUNK: the chunks follow the blocks when larger."""
+    rng = np.random.default_rng(4)
+    tensor = _tensor(rng, "pq-element", (5, 9000))
+    ras, seq, form, fused = _opened("pq-element", "huffman-fast", tensor, sync_every=sync_every)
+    assert seq.block_size == sync_every and fused.applies(ras, seq)
+    (start, stop), *_ = _spans(seq, ras, [0, 5])
+    got, error = _decode(ras, seq, form, fused, 0, 5, start, stop)
+    assert error is None and got == tensor.tobytes()
+
+
 def test_a_pair_without_a_fused_decoder_takes_the_plain_path() -> None:
     assert get_registry().fused("element", "wavelet-tree") is None
-    assert "float-split/raw" in FUSED and "pq-element/raw" in FUSED
+    assert {"float-split/raw", "pq-element/raw", "float-split/huffman-fast", "pq-block/huffman-fast"} <= set(FUSED)
 
 
 @pytest.mark.parametrize("formulation", ["pq-element", "float-split"])

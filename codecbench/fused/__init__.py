@@ -108,5 +108,8 @@ def drive(extract, codec_state, start, stop, scratch, place, place_state) -> int
     return 0
 
 
-def scratch() -> np.ndarray:
-    return np.empty(CHUNK, dtype=np.uint16)
+def scratch(sequence: Any = None) -> np.ndarray:
+    """The L1 buffer for one chunk: ``CHUNK`` symbols, or the sequence's ``block_size`` when that
+    is larger (up to 64 Ki), so chunks start on the codec's blocks and take its fast path."""
+    size = max(CHUNK, min(getattr(sequence, "block_size", CHUNK), 2**16))
+    return np.empty(size, dtype=np.uint16)

@@ -1,4 +1,4 @@
-"""``float-split`` fused with ``raw``: each chunk of sign+exponent symbols extracted into a small
+"""``float-split`` fused with ``raw`` and ``huffman-fast``: each chunk of sign+exponent symbols extracted into a small
 buffer and merged with the mantissa stream into the weights (:mod:`codecbench.fused`)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from codecbench.codecs import raw
+from codecbench.codecs import huffman_fast, raw
 from codecbench.formulations import float_split
 from codecbench.fused import FusedDecoder, drive, scratch
 from codecbench.hookspecs import hookimpl
@@ -25,6 +25,11 @@ def _with_raw(codec_state, start, stop, buffer, place_state) -> int:
     return drive(raw.extract_into, codec_state, start, stop, buffer, _place, place_state)
 
 
+@numba.njit(cache=True, nogil=True)
+def _with_huffman_fast(codec_state, start, stop, buffer, place_state) -> int:
+    return drive(huffman_fast.extract_into, codec_state, start, stop, buffer, _place, place_state)
+
+
 class FloatSplitFused(FusedDecoder):
     """Shared by every codec with an ``extract_into``: the subclass names the codec's kernel."""
 
@@ -38,7 +43,7 @@ class FloatSplitFused(FusedDecoder):
         high_shifted, mantissa, low_bits = float_split.kernel_args(ras)
         view = out.view(high_shifted.dtype)
         state = (high_shifted, mantissa, low_bits, ras.delimiter, u, k0 * u, view)
-        return type(self).kernel(sequence.kernel_state(), start, stop, scratch(), state)
+        return type(self).kernel(sequence.kernel_state(), start, stop, scratch(sequence), state)
 
 
 class FloatSplitRaw(FloatSplitFused):
@@ -46,6 +51,11 @@ class FloatSplitRaw(FloatSplitFused):
     kernel = _with_raw
 
 
+class FloatSplitHuffmanFast(FloatSplitFused):
+    codec = "huffman-fast"
+    kernel = _with_huffman_fast
+
+
 @hookimpl
 def codecbench_fused_decoders() -> list[type[FusedDecoder]]:
-    return [FloatSplitRaw]
+    return [FloatSplitRaw, FloatSplitHuffmanFast]

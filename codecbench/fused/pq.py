@@ -1,4 +1,4 @@
-"""``pq-element`` and ``pq-block`` fused with ``raw``: each chunk of (gap, entry) symbols
+"""``pq-element`` and ``pq-block`` fused with ``raw`` and ``huffman-fast``: each chunk of (gap, entry) symbols
 extracted into a small buffer and walked at once, the walk's position carried from chunk to
 chunk (:mod:`codecbench.fused`)."""
 
@@ -9,7 +9,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from codecbench.codecs import raw
+from codecbench.codecs import huffman_fast, raw
 from codecbench.formulations import pq
 from codecbench.fused import FusedDecoder, drive, scratch
 from codecbench.hookspecs import hookimpl
@@ -34,6 +34,11 @@ def _with_raw(codec_state, start, stop, buffer, state) -> int:
     return _run(raw.extract_into, codec_state, start, stop, buffer, state)
 
 
+@numba.njit(cache=True, nogil=True)
+def _with_huffman_fast(codec_state, start, stop, buffer, state) -> int:
+    return _run(huffman_fast.extract_into, codec_state, start, stop, buffer, state)
+
+
 class PQFused(FusedDecoder):
     """Shared by both pq formulations and every codec with an ``extract_into``."""
 
@@ -45,7 +50,7 @@ class PQFused(FusedDecoder):
             return 1  # nothing to place: the plain path checks the span is empty
         values, blocks, identity, *grammar = pq.walk_args(ras)
         state = (pq.new_walk(), values, blocks, identity, *grammar, m, out.view(values.dtype))
-        return type(self).kernel(sequence.kernel_state(), start, stop, scratch(), state)
+        return type(self).kernel(sequence.kernel_state(), start, stop, scratch(sequence), state)
 
 
 class PQElementRaw(PQFused):
@@ -56,6 +61,14 @@ class PQBlockRaw(PQFused):
     formulation, codec, kernel = "pq-block", "raw", _with_raw
 
 
+class PQElementHuffmanFast(PQFused):
+    formulation, codec, kernel = "pq-element", "huffman-fast", _with_huffman_fast
+
+
+class PQBlockHuffmanFast(PQFused):
+    formulation, codec, kernel = "pq-block", "huffman-fast", _with_huffman_fast
+
+
 @hookimpl
 def codecbench_fused_decoders() -> list[type[FusedDecoder]]:
-    return [PQElementRaw, PQBlockRaw]
+    return [PQElementRaw, PQBlockRaw, PQElementHuffmanFast, PQBlockHuffmanFast]
