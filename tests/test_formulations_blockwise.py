@@ -265,11 +265,18 @@ def test_special_floats_roundtrip(name: str, dtype: type) -> None:
     roundtrip(name, t, "raw", {})
 
 
-@pytest.mark.parametrize("high_bits", [1, 5, 16, 31, 32])
-def test_float_split_any_high_bits(high_bits: int) -> None:
-    bits = np.array(SPECIAL_BITS[np.float32], dtype=np.uint32)
-    t = np.concatenate([bits, np.random.default_rng(4).integers(0, 2**32, 50, dtype=np.uint64).astype(np.uint32)])
-    roundtrip("float-split", t.view(np.float32).reshape(8, 8), "raw", {}, high_bits=high_bits)
+@pytest.mark.parametrize(
+    ("dtype", "high_bits"),
+    [(np.float32, h) for h in (1, 5, 9, 16, 31, 32)] + [(np.float64, h) for h in (1, 5, 6, 7, 8, 12, 40, 64)],
+)
+def test_float_split_any_high_bits(dtype: type, high_bits: int) -> None:
+    """Every low-part width, with units long enough for the eight-at-a-time merge and unit
+    starts at every phase of 8 (low parts of 58-63 bits take the two-word reader)."""
+    width = np.dtype(dtype).itemsize
+    bits = np.array(SPECIAL_BITS[dtype], dtype=UINT[width])
+    noise = np.random.default_rng(4).integers(0, 2**63, 5 * 37 - bits.size, dtype=np.uint64).astype(UINT[width])
+    t = np.concatenate([bits, noise]).view(dtype).reshape(5, 37)
+    roundtrip("float-split", t, "raw", {}, high_bits=high_bits)
 
 
 def test_float_split_compresses_unquantized_floats() -> None:

@@ -141,6 +141,7 @@ PROCESS_SCRIPT = textwrap.dedent(
     from tinynet import TinyNet
     import codecbench
 
+    torch.set_num_threads(1)  # as the test's own process: a summation order that load cannot change
     store = codecbench.open(sys.argv[1])
     model = store.load_model(TinyNet())
     xs = [torch.randn(2, 3, 20, 20, generator=torch.Generator().manual_seed(i)) for i in range(4)]
@@ -154,9 +155,14 @@ PROCESS_SCRIPT = textwrap.dedent(
 
 
 def test_two_processes_read_one_store(tiny_store: Path, tmp_path: Path) -> None:
-    """Another process opens and runs the store while this one does too: identical outputs."""
+    """Another process opens and runs the store while this one does too: identical outputs.
+
+    Both compute on one torch thread: with more, MKL may use fewer threads than asked when the
+    machine is busy (MKL_DYNAMIC), and a different split sums in a different order."""
     xs = inputs(4)
     out = tmp_path / "out.npy"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     proc = subprocess.Popen(
         [sys.executable, "-c", PROCESS_SCRIPT, str(tiny_store), str(out), str(TESTS)],
         stdout=subprocess.PIPE,
@@ -169,6 +175,7 @@ def test_two_processes_read_one_store(tiny_store: Path, tmp_path: Path) -> None:
             time.sleep(0.2)
         _, err = proc.communicate(timeout=300)
     finally:
+        torch.set_num_threads(threads)
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err.decode()[-2000:]

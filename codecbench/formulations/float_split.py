@@ -184,14 +184,15 @@ def place_chunk(symbols, t0, high_shifted, mantissa, low_bits, delimiter, u, fir
     length; a fused decode calls this once per chunk a codec decodes, the plain decode once.
 
     The low bits are read as a stream: weight ``k``'s start at bit ``(first_weight + k) *
-    low_bits`` of the mantissa section, read with one unaligned 8-byte load (clamped to the
-    section's last 8 bytes, where the shift then grows to match); ``low_bits <= 56`` so the 8
-    bytes always hold them (float64's 52 included)."""
+    low_bits`` of the mantissa section. Eight weights in a row starting at a multiple of 8 span
+    exactly ``low_bits`` bytes, so inside a unit the weights go eight at a time: each one's byte
+    offset and shift within its group are the same for every group (hoisted out of the loop),
+    one unaligned 8-byte load per weight and no clamp (when ``low_bits <= 57``: 8 bytes from the
+    weight's first byte then hold them, float64's 52 included). A unit's first and last few
+    weights, and groups within 8 bytes of the section's end, take the clamped one-at-a-time path;
+    wider low parts (float64 with ``high_bits < 7``) are read from two words, one at a time."""
     top = high_shifted.shape[0] - 1
     mbytes = mantissa.view(np.uint8)
-    last = np.uint64(max(mbytes.shape[0] - 8, 0))
-    mask = (np.uint64(1) << np.uint64(low_bits)) - np.uint64(1)  # low_bits < 64: high_bits >= 1
-    step = np.uint64(low_bits)
     n = symbols.shape[0]
     j, pos = t0 // (u + 1), t0 % (u + 1)
     i = 0
@@ -206,26 +207,80 @@ def place_chunk(symbols, t0, high_shifted, mantissa, low_bits, delimiter, u, fir
         run = min(u - pos, n - i)  # the rest of this unit in this chunk: no branch inside
         k = j * u + pos
         source, target = symbols[i : i + run], out[k : k + run]
-        worst = 0  # the largest symbol: checked once per run, so the loop has no branch
-        if low_bits:
-            at = np.uint64((first_weight + k) * low_bits)
-            for r in range(run):
-                s = source[r]
-                worst = max(worst, s)
-                byte = min(at >> np.uint64(3), last)
-                low = (load_u64(mbytes, np.int64(byte)) >> (at - np.uint64(8) * byte)) & mask
-                target[r] = high_shifted[min(s, top)] | low
-                at += step
+        if low_bits > 57:
+            worst = _merge_wide_low_bits(source, target, first_weight + k, high_shifted, mantissa, low_bits)
+        elif low_bits:
+            worst = _merge_low_bits(source, target, first_weight + k, high_shifted, mbytes, low_bits)
         else:  # every bit is in the symbol (high_bits = the width): no mantissa section to read
+            worst = 0
             for r in range(run):
                 s = source[r]
                 worst = max(worst, s)
                 target[r] = high_shifted[min(s, top)]
-        if worst > top:
+        if worst > top:  # checked once per run, so the loops have no branch
             return 2
         i += run
         pos += run
     return 0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _merge_low_bits(source, target, w0, high_shifted, mbytes, low_bits):
+    """``target[r] = high_shifted[source[r]] | low bits of weight w0 + r``; returns the largest
+    symbol seen (a symbol past the table is clamped here and reported by the caller)."""
+    top = high_shifted.shape[0] - 1
+    mask = (np.uint64(1) << np.uint64(low_bits)) - np.uint64(1)  # low_bits < 64: high_bits >= 1
+    step = np.uint64(low_bits)
+    run = source.shape[0]
+    worst = 0
+    head = min(run, (8 - w0 % 8) % 8)
+    # groups of 8 whose loads (at most byte low_bits - 1 + 8 of the group) stay in the section
+    fits = max(0, (mbytes.shape[0] - 8 - ((w0 + head) * low_bits) // 8 - low_bits) // low_bits + 1)
+    groups = min((run - head) // 8, fits)
+    body = head + 8 * groups
+    for r in range(head):
+        worst = max(worst, source[r])
+        target[r] = high_shifted[min(source[r], top)] | _low(mbytes, np.uint64((w0 + r) * low_bits), mask)
+    base = ((w0 + head) * low_bits) // 8  # a byte boundary: w0 + head is a multiple of 8
+    for g in range(groups):
+        b = base + g * low_bits
+        r0 = head + 8 * g
+        for q in range(8):
+            bit = np.uint64(q) * step
+            word = load_u64(mbytes, b + np.int64(bit >> np.uint64(3)))
+            s = source[r0 + q]
+            worst = max(worst, s)
+            target[r0 + q] = high_shifted[min(s, top)] | ((word >> (bit & np.uint64(7))) & mask)
+    for r in range(body, run):
+        worst = max(worst, source[r])
+        target[r] = high_shifted[min(source[r], top)] | _low(mbytes, np.uint64((w0 + r) * low_bits), mask)
+    return worst
+
+
+@numba.njit(cache=True, nogil=True)
+def _merge_wide_low_bits(source, target, w0, high_shifted, mantissa, low_bits):
+    """:func:`_merge_low_bits` for low parts of 58-63 bits, which may span three bytes more than
+    8: each read from the two words it touches."""
+    top = high_shifted.shape[0] - 1
+    mask = (np.uint64(1) << np.uint64(low_bits)) - np.uint64(1)
+    worst = 0
+    for r in range(source.shape[0]):
+        at = (w0 + r) * low_bits
+        word, shift = at >> 6, np.uint64(at & 63)
+        low = mantissa[word] >> shift
+        if shift and (at & 63) + low_bits > 64:
+            low |= mantissa[word + 1] << (np.uint64(64) - shift)
+        worst = max(worst, source[r])
+        target[r] = high_shifted[min(source[r], top)] | (low & mask)
+    return worst
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _low(mbytes, at, mask):
+    """The low bits starting at bit ``at`` of the section, clamped to its last 8 bytes."""
+    last = np.uint64(max(mbytes.shape[0] - 8, 0))
+    byte = min(at >> np.uint64(3), last)
+    return (load_u64(mbytes, np.int64(byte)) >> (at - np.uint64(8) * byte)) & mask
 
 
 @hookimpl
