@@ -40,4 +40,6 @@ def test_quick_run(tmp_path: Path) -> None:
         assert rows["wavelet-tree[shape=huffman]"]["batch_mq_s"]["access_many"]["native"] is True
         # a codec that decodes from the start gets no latencies (each would decode the stream)
         assert rows["huffman"]["latency"] == {} and rows["huffman"]["decode_msym_s"] > 0
+        # whole-stream decode into a narrow buffer, and (not for a slow codec) a new uint32 array
+        assert rows["huffman"]["new_u32_msym_s"] is None and raw["new_u32_msym_s"] > 0
         assert rows["zstd-call"]["vs_h0"] < 1.2

@@ -28,6 +28,13 @@ A **codec** stores a sequence of integer symbols ``s[0..n)`` over the alphabet
   errors. Codecs override it when one pass beats many calls.
 - ``extract(start, stop)``: ``s[start:stop)`` as a new uint32 numpy array; ``IndexError``
   unless ``0 <= start <= stop <= n``. This is the executor's hot path.
+- ``extract_into(start, stop, out)``: ``s[start:stop)`` written into ``out[:stop - start]``
+  (a 1-D C-contiguous writeable uint8, uint16 or uint32 array whose type holds every symbol
+  of the alphabet), returned as that view: a whole stream decoded into a narrow buffer the
+  caller owns, as a library's ``decompress(..., out=)``. ``ValueError`` naming the problem
+  when ``out`` is too short, too narrow for the alphabet, or not such an array; the same
+  ``IndexError`` as ``extract``. The default copies ``extract``'s result; codecs override it
+  to decode in place (``has_native(seq, "extract_into")``).
 - ``nbytes``: bytes of the encoded form the Sequence answers from (payload plus every
   directory), i.e. what it costs to keep this sequence in memory.
 
@@ -72,6 +79,8 @@ import numpy as np
 from codecbench.errors import PluginError
 
 MAX_ALPHABET = 2**32
+#: the dtypes ``extract_into`` writes
+NARROW_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.uint32))
 
 
 class Sequence(abc.ABC):
@@ -103,6 +112,12 @@ class Sequence(abc.ABC):
 
     def kernel_state(self) -> Any:
         return None
+
+    def extract_into(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
+        start, stop = self._check_range(start, stop)
+        view = self._check_out(out, stop - start)
+        np.copyto(view, self.extract(start, stop), casting="unsafe")  # _check_out: every symbol fits
+        return view
 
     def access_many(self, positions: Any) -> np.ndarray:
         return np.array([self.access(int(i)) for i in as_positions(positions)], dtype=np.uint32)
@@ -143,6 +158,18 @@ class Sequence(abc.ABC):
         if not 0 <= start <= stop <= len(self):
             raise IndexError(f"extract range [{start}, {stop}) not within [0, {len(self)}]")
         return start, stop
+
+    def _check_out(self, out: Any, size: int) -> np.ndarray:
+        """``out[:size]`` once ``out`` is an array ``extract_into`` may write (see the docstring)."""
+        if not isinstance(out, np.ndarray) or out.ndim != 1 or out.dtype not in NARROW_DTYPES:
+            raise ValueError("extract_into: out must be a 1-D uint8, uint16 or uint32 numpy array")
+        if not (out.flags.c_contiguous and out.flags.writeable):
+            raise ValueError("extract_into: out must be C-contiguous and writeable")
+        if self.alphabet_size - 1 > np.iinfo(out.dtype).max:
+            raise ValueError(f"extract_into: {out.dtype} cannot hold the alphabet [0, {self.alphabet_size})")
+        if out.size < size:
+            raise ValueError(f"extract_into: out holds {out.size} symbols, the range has {size}")
+        return out[:size]
 
     def _select_error(self, c: int, k: int) -> IndexError:
         total = self.rank(c, len(self))

@@ -1395,6 +1395,15 @@ class HuffmanFastSequence(Sequence):
         _ok(self._k_extract(start, stop, out))
         return out
 
+    def extract_into(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
+        start, stop = self._check_range(start, stop)
+        view = self._check_out(out, stop - start)
+        if self._L == 0:
+            view[:] = self._syms[0] if self._p else 0
+        else:
+            _ok(self._k_extract(start, stop, view))
+        return view
+
     def access_many(self, positions: Any) -> np.ndarray:
         """``s[positions]`` as uint32, in the order given."""
         positions = _positions(positions, self._n)

@@ -76,6 +76,12 @@ class RawSequence(Sequence):
         start, stop = self._check_range(start, stop)
         return int_vector.unpack(self._words, self._width, start, stop)
 
+    def extract_into(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
+        start, stop = self._check_range(start, stop)
+        view = self._check_out(out, stop - start)
+        int_vector.unpack_into(self._words, self._width, start, stop, view)
+        return view
+
     def kernel_state(self) -> tuple[np.ndarray, int]:
         """What :func:`extract_into` takes (the fused-decode capability)."""
         return self._words, self._width

@@ -109,6 +109,7 @@ def check_sequence_against(seq: Any, symbols: Any, alphabet_size: int, rng: np.r
         got = seq.extract(a, b)
         assert got.dtype == np.uint32
         np.testing.assert_array_equal(got.astype(np.uint64), symbols[a:b], err_msg=f"extract({a}, {b})")
+    check_extract_into(seq, symbols, ranges)
     if n:
         # extract returns a new array: writing to it must not change the sequence
         again = seq.extract(0, n)
@@ -186,6 +187,34 @@ def check_sequence_against(seq: Any, symbols: Any, alphabet_size: int, rng: np.r
             seq.extract(n, n - 1)
         with pytest.raises(IndexError):
             seq.extract(1, 0)
+
+
+def check_extract_into(seq: Any, symbols: np.ndarray, ranges: list[tuple[int, int]]) -> None:
+    """``extract_into`` into every dtype that holds the alphabet: the range's symbols, written
+    into ``out``'s front only (a canary behind), the view returned; and its documented errors."""
+    n, sigma = symbols.size, seq.alphabet_size
+    fitting = [d for d in (np.uint8, np.uint16, np.uint32) if sigma - 1 <= np.iinfo(d).max]
+    for dtype in fitting:
+        for a, b in [(0, n), *ranges[:4]]:
+            out = np.full(b - a + 2, np.iinfo(dtype).max, dtype=dtype)
+            got = seq.extract_into(a, b, out)
+            assert got.dtype == dtype and got.shape == (b - a,), (dtype, a, b)
+            assert b == a or np.shares_memory(got, out), f"extract_into({a}, {b}) returned a copy"
+            np.testing.assert_array_equal(got.astype(np.uint64), symbols[a:b], err_msg=f"extract_into({a}, {b})")
+            assert out[-1] == np.iinfo(dtype).max, f"extract_into({a}, {b}) wrote past the range"
+    bad_outs = [(np.empty(n, dtype=np.int32), "uint8, uint16 or uint32")]
+    if n:
+        bad_outs.append((np.empty(n - 1, dtype=np.uint32), "holds"))
+    if n > 1:  # one element is contiguous at any stride
+        bad_outs.append((np.empty(2 * n, dtype=np.uint32)[::2], "C-contiguous"))
+    for bad, why in bad_outs:
+        with pytest.raises(ValueError, match=why):
+            seq.extract_into(0, n, bad)
+    if sigma > 256:
+        with pytest.raises(ValueError, match="cannot hold"):
+            seq.extract_into(0, n, np.empty(n, dtype=np.uint8))
+    with pytest.raises(IndexError):
+        seq.extract_into(0, n + 1, np.empty(n + 1, dtype=np.uint32))
 
 
 def check_oversized_arguments(seq: Any) -> None:
