@@ -244,3 +244,23 @@ def test_any_exception_while_decoding_is_one_line_naming_tensor_and_codec(tmp_pa
     assert str(info.value) == f"{path}: tensor 'head.0.weight' (pq-element/raw): TypeError: unsupported operand"
     assert isinstance(info.value.__cause__, TypeError)
     assert model_engine(model).workset == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM is Linux's")
+def test_peak_rss_is_the_process_own_not_its_parents() -> None:
+    """A run started by a large process (a benchmark that built stores in-process) reports its
+    own peak: ``ru_maxrss`` would carry the parent's size across ``execve``."""
+    import subprocess
+    import textwrap
+
+    parent = textwrap.dedent(
+        """
+        import subprocess, sys
+        import numpy as np
+        ballast = np.ones(1536 << 20, dtype=np.uint8)  # 1.5 GiB resident in the parent
+        child = "from codecbench.executor.run import peak_rss_mb; print(peak_rss_mb())"
+        print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, check=True).stdout
+    assert 0 < float(out) < 1024, out

@@ -103,8 +103,9 @@ FLOOR_CODECS = ("wavelet-tree", "huffman-fast")
 # for any model) and torch's conv and linear paths. Measured in its own process on the store's
 # smallest coded tensor and a tiny conv and linear, so no model-sized memory is in it.
 RUNTIME_BASELINE = """
-import resource, sys
+import sys
 import torch, codecbench
+from codecbench.executor.run import peak_rss_mb
 from codecbench.formulations.base import group_spans
 store = codecbench.open(sys.argv[1])
 coded = [n for n in store.keys() if store.info(n).get("storage") == "codecbench"]
@@ -115,7 +116,7 @@ opened.formulation.decode_units(ras, opened.sequence.extract(*spans[0]), 0, 1)
 with torch.inference_mode():
     torch.nn.Conv2d(3, 8, 3)(torch.zeros(1, 3, 16, 16))
     torch.nn.Linear(16, 8)(torch.zeros(1, 16))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+print(peak_rss_mb())
 """
 
 

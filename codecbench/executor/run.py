@@ -203,7 +203,15 @@ def activation_bytes(model: Any, x: torch.Tensor) -> int:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak RSS in MiB: ``VmHWM`` where Linux has it, else ``ru_maxrss``.
+
+    Not ``ru_maxrss`` on Linux: it survives ``execve``, so a process started by a large one
+    (a benchmark that built stores in-process) reports at least its parent's size at the
+    fork; ``VmHWM`` belongs to the new address space only."""
+    try:
+        return proc_status_mb("VmHWM")
+    except (OSError, StopIteration, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def proc_status_mb(field: str) -> float:
@@ -217,8 +225,8 @@ def reset_rss_peak() -> float | None:
     that ``VmHWM`` later is the forward passes' own peak: ``forward_rss_mb`` is what the passes
     added to memory at their peak (weights fetched and decoded on first use, working buffers,
     activations, torch's workspaces and the code pages they load), without the model load's
-    transients. None where unsupported. The reset can lower ``ru_maxrss``, so the caller reads
-    that first."""
+    transients. None where unsupported. The reset lowers ``VmHWM``, so the caller reads the peak
+    first."""
     try:
         with open("/proc/self/clear_refs", "w") as refs:
             refs.write("5")
