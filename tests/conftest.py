@@ -17,29 +17,12 @@ from tinynet import TinyNet
 settings.register_profile("fuzz", deadline=None)
 
 
-#: fixtures whose tests share one xdist group (below)
-ALEXNET_FIXTURES = frozenset({"alexnet_store", "alexnet_example"})
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Groups for pytest-xdist's ``--dist loadgroup`` (pyproject's addopts): a test runs in its
-    file's group, so a module's fixtures run once, except the tests that use the session's
-    AlexNet store, which form one group on one worker: no worker sits idle while the other
-    builds the store. Runs before xdist reads the marks (tryfirst)."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            shared = ALEXNET_FIXTURES & set(getattr(item, "fixturenames", ()))
-            item.add_marker(pytest.mark.xdist_group("alexnet-store" if shared else item.nodeid.split("::")[0]))
-
-
 @pytest.fixture(scope="session")
 def alexnet_example(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """``examples/compress_and_run.py`` run as a user runs it (AlexNet init:0, element + raw,
     compressed, then run beside the dense model): its store and its output. One AlexNet
     compress per session serves the example's test and every test that needs an AlexNet store;
-    those tests run on one xdist worker, and the file lock keeps a second builder (e.g. under
-    ``--dist load``) waiting for the first instead of compressing again."""
+    under pytest-xdist the workers share it (the first builds it under a file lock)."""
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker's base is a sibling under the run's own directory
         shared = shared.parent
