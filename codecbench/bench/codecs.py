@@ -56,6 +56,7 @@ from tqdm import tqdm
 from codecbench.bench.datasets import DATASETS, Dataset, h0, huffman_bits, make_dataset
 from codecbench.bench.harness import machine_info, median_time
 from codecbench.codecs.base import has_native, open_sequence
+from codecbench.formulations.blocks import narrow_uint
 from codecbench.registry import get_registry
 
 EXTRACT_LENGTHS = (27, 576, 4608, 25088, 1_000_000)
@@ -213,7 +214,7 @@ def measure_row(row: Row, ds: Dataset, seed: int, s: Settings, bar: Any) -> dict
     encode_s, encoded = median_time(lambda: codec.encode(data, ds.alphabet_size, **row.params), reps)
     seq = open_sequence(codec, encoded)
     verify(seq, data, rng, row.label, row.slow)
-    narrow = np.empty(n, dtype=narrowest_dtype(ds.alphabet_size))
+    narrow = np.empty(n, dtype=narrow_uint(ds.alphabet_size))
     decode_s, decoded = median_time(lambda: seq.extract_into(0, n, narrow), reps)
     if not np.array_equal(decoded, data):
         raise WrongAnswer(f"{row.label}: extract_into(0, n) differs from the source")
@@ -287,7 +288,7 @@ def measure_reference(ds: Dataset, s: Settings) -> dict[str, Any]:
     from numcodecs import Zstd
 
     data, n = ds.symbols, ds.symbols.size
-    raw = data.astype(narrowest_dtype(ds.alphabet_size))
+    raw = data.astype(narrow_uint(ds.alphabet_size))
     zstd = Zstd(level=1)
     zstd.decode(zstd.encode(raw[:1000]))
     encode_s, encoded = median_time(lambda: zstd.encode(raw), s.reps)
@@ -309,11 +310,6 @@ def measure_reference(ds: Dataset, s: Settings) -> dict[str, Any]:
         "latency": {},
         "batch_mq_s": {},
     }
-
-
-def narrowest_dtype(alphabet_size: int) -> type:
-    """The narrowest unsigned dtype that holds symbols below ``alphabet_size``."""
-    return np.uint8 if alphabet_size <= 2**8 else np.uint16 if alphabet_size <= 2**16 else np.uint32
 
 
 # --------------------------------------------------------------------------- targets
