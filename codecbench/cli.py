@@ -133,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list registered codecs and formulations")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("warmup", help="compile the built-in numba kernels now (once per install), not in the first run")
+    p.add_argument("--jobs", type=int, default=2, help="processes compiling at once (default 2)")
+    p.add_argument("--tasks", help="comma-separated task names (default: all; see --list)")
+    p.add_argument("--list", action="store_true", help="print the task names and exit")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("bench", help="compare every (formulation, codec) pair on AlexNet / VGG-16, sizes and speed")
     p.add_argument("--models", default="alexnet,vgg16", help="comma-separated: alexnet, vgg16")
     p.add_argument("--weights", default="laplace:0", help="weight source (default laplace:0)")
@@ -472,8 +478,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_warmup(args: argparse.Namespace) -> int:
+    from codecbench.executor.warmup import task_names, warm
+
+    if args.list:
+        _emit(args, task_names(), "\n".join(task_names()))
+        return 0
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    record = warm(tasks, jobs=args.jobs)
+    _emit(
+        args,
+        record,
+        f"compiled the kernels of {len(record['tasks'])} tasks in {record['jobs']} processes "
+        f"in {record['seconds']:.0f} s",
+    )
+    return 0
+
+
 _COMMANDS = {
     "bench": cmd_bench,
+    "warmup": cmd_warmup,
     "compress": cmd_compress,
     "info": cmd_info,
     "run": cmd_run,
