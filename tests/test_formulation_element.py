@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from codecbench.codecs.raw import RawCodec
 from codecbench.errors import CorruptDataError
 from codecbench.formulations.base import RAS, group_spans
-from codecbench.formulations.element import ElementFormulation
+from codecbench.formulations.element import UNIQUE_SEARCH_LIMIT, ElementFormulation, count_distinct, unique_inverse
 
 UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 
@@ -369,3 +369,33 @@ def test_property_integer_valued_floats(shape: tuple[int, ...], dtype: type, dat
     else:
         start, stop = unit_slice(ras, k0, k1)
     same_bits(element.decode_units(ras, seq.extract(start, stop), k0, k1), tensor[k0:k1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from([np.uint8, np.uint16, np.uint32, np.uint64]),
+    st.integers(0, 3000),
+    st.sampled_from([1, 7, 300, UNIQUE_SEARCH_LIMIT * 2]),
+    st.integers(0, 2**32),
+)
+def test_unique_inverse_is_numpys(dtype: type, n: int, distinct: int, seed: int) -> None:
+    """Both routes (binary search over few distinct keys, ``np.unique`` for many) give
+    ``np.unique(keys, return_inverse=True)`` exactly: values, indices and dtypes."""
+    rng = np.random.default_rng(seed)
+    pool = rng.integers(0, np.iinfo(dtype).max, size=distinct, dtype=dtype, endpoint=True)
+    keys = pool[rng.integers(0, distinct, size=n)] if n else np.array([], dtype=dtype)
+    expected, got = np.unique(keys, return_inverse=True), unique_inverse(keys)
+    for e, g in zip(expected, got, strict=True):
+        assert e.dtype == g.dtype and e.shape == g.shape and np.array_equal(e, g)
+
+
+def test_unique_inverse_many_distinct_route() -> None:
+    keys = np.random.default_rng(0).integers(0, 2**32, size=3 * UNIQUE_SEARCH_LIMIT, dtype=np.uint32)
+    for e, g in zip(np.unique(keys, return_inverse=True), unique_inverse(keys), strict=True):
+        assert e.dtype == g.dtype and np.array_equal(e, g)
+
+
+@pytest.mark.parametrize("n, pool", [(0, 1), (1, 1), (1000, 3), (5000, 2**32)])
+def test_count_distinct_is_numpys(n: int, pool: int) -> None:
+    keys = np.random.default_rng(n).integers(0, pool, size=n, dtype=np.uint64).astype(np.uint32)
+    assert count_distinct(keys) == np.unique(keys).size

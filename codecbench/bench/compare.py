@@ -56,6 +56,7 @@ from codecbench.dtypes import to_numpy
 from codecbench.errors import ConfigError
 from codecbench.executor.run import RunOptions
 from codecbench.executor.runner import seeded_input
+from codecbench.formulations.element import count_distinct
 from codecbench.models import MODELS, build_model, load_weights, model_skeleton
 from codecbench.models.prune import PruneConfig, prune_quantize
 from codecbench.registry import get_registry
@@ -161,7 +162,7 @@ def bench_model(model_name: str, cfg: BenchConfig, bar: Any) -> dict[str, Any]:
         main_blobs: dict[str, dict[str, bytes]] = {}
         for name in weights:
             t = tensors[name]
-            distinct = int(np.unique(t.reshape(-1).view(f"u{t.dtype.itemsize}")).size)
+            distinct = count_distinct(t.reshape(-1).view(f"u{t.dtype.itemsize}"))
             row: dict[str, Any] = {
                 "kind": "conv" if t.ndim >= 3 else "fc",
                 "shape": list(t.shape),

@@ -22,7 +22,7 @@ import numpy as np
 from codecbench.dtypes import is_float
 from codecbench.errors import CorruptDataError
 from codecbench.formulations.base import RAS
-from codecbench.formulations.element import keys_to_values, order_keys
+from codecbench.formulations.element import keys_to_values, order_keys, unique_inverse
 
 #: default block size of 2-D (linear) weights, as in the paper's fc block-wise formulation
 LINEAR_BLOCK = 4
@@ -85,7 +85,7 @@ def block_dictionary(rows: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.
     """
     n_rows, width = rows.shape
     keys, _ = order_keys(rows.reshape(-1).view(dtype))
-    unique_keys, element_index = np.unique(keys, return_inverse=True)
+    unique_keys, element_index = unique_inverse(keys)
     values = keys_to_values(unique_keys, dtype)
     if width == 1:  # single weights: the element ranks are already the block ranks
         blocks = np.arange(values.size, dtype=narrow_uint(values.size)).reshape(-1, 1)

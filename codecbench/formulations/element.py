@@ -43,6 +43,39 @@ def order_keys(tensor: np.ndarray) -> tuple[np.ndarray, np.dtype]:
     return bits, udt
 
 
+#: distinct keys up to this many (a table in cache): each key's index by binary search over them
+UNIQUE_SEARCH_LIMIT = 1 << 16
+
+
+def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` of 1-D unsigned keys, the same arrays, faster
+    where weights take few values (quantized or pruned): one sort, then each key's index by
+    binary search over the few distinct keys, instead of an argsort of every key and a scatter
+    (37.7M keys of 257 values: about 1.5 s against 5 s). Many distinct keys (unquantized floats,
+    where the searches would miss the cache) go to ``np.unique``, told apart first by a sample
+    (either way the result is the same; the sample only picks the faster route)."""
+    sample = keys[:: max(1, keys.size // UNIQUE_SEARCH_LIMIT)]
+    if keys.size == 0 or np.unique(sample).size > UNIQUE_SEARCH_LIMIT // 4:
+        return np.unique(keys, return_inverse=True)
+    ordered = np.sort(keys)
+    first = np.empty(ordered.size, dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    distinct = ordered[first]
+    if distinct.size > UNIQUE_SEARCH_LIMIT:
+        return np.unique(keys, return_inverse=True)
+    return distinct, np.searchsorted(distinct, keys)
+
+
+def count_distinct(keys: np.ndarray) -> int:
+    """``np.unique(keys).size`` by one sort: numpy 2.4's hash-based unique takes seconds where
+    nearly every key is distinct (4M float bit patterns: 5.1 s against 0.06 s)."""
+    if keys.size == 0:
+        return 0
+    ordered = np.sort(keys.reshape(-1))
+    return 1 + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
+
+
 def keys_to_values(keys: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Inverse of :func:`order_keys` on unique keys."""
     udt = keys.dtype
@@ -69,7 +102,7 @@ class ElementFormulation(Formulation):
             raise ValueError("element: a 0-d tensor has no units")
         dtype = tensor.dtype.newbyteorder("=")
         keys, _ = order_keys(tensor)
-        unique_keys, inverse = np.unique(keys, return_inverse=True)
+        unique_keys, inverse = unique_inverse(keys)
         values = keys_to_values(unique_keys, dtype)
         delimiter = int(values.size)
         n, u = tensor.shape[0], int(np.prod(tensor.shape[1:], dtype=np.int64))
