@@ -389,10 +389,19 @@ def test_unique_inverse_is_numpys(dtype: type, n: int, distinct: int, seed: int)
         assert e.dtype == g.dtype and e.shape == g.shape and np.array_equal(e, g)
 
 
-def test_unique_inverse_many_distinct_route() -> None:
-    keys = np.random.default_rng(0).integers(0, 2**32, size=3 * UNIQUE_SEARCH_LIMIT, dtype=np.uint32)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.uint64])
+@pytest.mark.parametrize("layout", ["many-distinct", "sample-misses-them"])
+def test_unique_inverse_many_distinct_routes(dtype: type, layout: str) -> None:
+    """Many distinct keys: sorted with their positions packed in one uint64 (keys of up to 4
+    bytes) or ``np.unique`` (8-byte keys); also when the sample sees few of them (a long run of
+    one key first, then many distinct ones)."""
+    rng = np.random.default_rng(0)
+    n = 3 * UNIQUE_SEARCH_LIMIT
+    keys = rng.integers(0, np.iinfo(dtype).max, size=n, dtype=dtype, endpoint=True)
+    if layout == "sample-misses-them":
+        keys = np.concatenate([np.full(40 * n, 7, dtype=dtype), keys])
     for e, g in zip(np.unique(keys, return_inverse=True), unique_inverse(keys), strict=True):
-        assert e.dtype == g.dtype and np.array_equal(e, g)
+        assert e.dtype == g.dtype and e.shape == g.shape and np.array_equal(e, g)
 
 
 @pytest.mark.parametrize("n, pool", [(0, 1), (1, 1), (1000, 3), (5000, 2**32)])

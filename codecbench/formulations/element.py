@@ -9,6 +9,7 @@ monotonic in value. RAS: ``alphabet_size = u + 1`` for ``u`` unique values; the 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numba
@@ -48,23 +49,49 @@ UNIQUE_SEARCH_LIMIT = 1 << 16
 
 
 def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(keys, return_inverse=True)`` of 1-D unsigned keys, the same arrays, faster
-    where weights take few values (quantized or pruned): one sort, then each key's index by
-    binary search over the few distinct keys, instead of an argsort of every key and a scatter
-    (37.7M keys of 257 values: about 1.5 s against 5 s). Many distinct keys (unquantized floats,
-    where the searches would miss the cache) go to ``np.unique``, told apart first by a sample
-    (either way the result is the same; the sample only picks the faster route)."""
+    """``np.unique(keys, return_inverse=True)`` of 1-D unsigned keys: the same arrays, faster.
+
+    Few distinct keys (quantized or pruned weights): one sort, then each key's index by binary
+    search over the distinct keys, which stay in cache (37.7M keys of 257 values: 0.65 s
+    against numpy's 7.1 s). Many (unquantized floats): keys of up to 4 bytes are sorted
+    together with their positions as one uint64 array, then the ranks are scattered back
+    (37.7M float32 keys, 15M distinct: 4.3 s against 13.8 s). A sample tells the two apart;
+    it picks the faster route only, never the result."""
     sample = keys[:: max(1, keys.size // UNIQUE_SEARCH_LIMIT)]
-    if keys.size == 0 or np.unique(sample).size > UNIQUE_SEARCH_LIMIT // 4:
+    if keys.size == 0:
         return np.unique(keys, return_inverse=True)
+    if np.unique(sample).size > UNIQUE_SEARCH_LIMIT // 4:
+        return _unique_inverse_packed(keys)
     ordered = np.sort(keys)
     first = np.empty(ordered.size, dtype=bool)
     first[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
     distinct = ordered[first]
-    if distinct.size > UNIQUE_SEARCH_LIMIT:
-        return np.unique(keys, return_inverse=True)
+    if distinct.size > UNIQUE_SEARCH_LIMIT:  # the sample missed them: searches would miss the cache
+        return _unique_inverse_packed(keys)
     return distinct, np.searchsorted(distinct, keys)
+
+
+def _unique_inverse_packed(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`unique_inverse` by one sort of ``key << 32 | position`` (keys of up to 4 bytes,
+    fewer than 2**32 of them, little-endian host); ``np.unique`` otherwise."""
+    n = keys.size
+    if keys.dtype.itemsize > 4 or n >= 1 << 32 or sys.byteorder != "little":
+        return np.unique(keys, return_inverse=True)
+    packed = keys.astype(np.uint64)
+    packed <<= np.uint64(32)
+    packed |= np.arange(n, dtype=np.uint64)
+    packed.sort()
+    halves = packed.view(np.uint32)  # little-endian: each element's low word (its position) first
+    order, ordered = halves[0::2], halves[1::2]
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    ranks = np.cumsum(first, dtype=np.intp)
+    ranks -= 1
+    inverse = np.empty(n, dtype=np.intp)
+    inverse[order] = ranks
+    return ordered[first].astype(keys.dtype), inverse
 
 
 def count_distinct(keys: np.ndarray) -> int:
