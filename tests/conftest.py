@@ -13,34 +13,6 @@ from filelock import FileLock
 from hypothesis import settings
 from tinynet import TinyNet
 
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """A whole-suite run under pytest-xdist (``python -m pytest``, the README's command) first runs
-    ``codecbench warmup`` on as many processes as there will be workers, before they start: each
-    worker then loads the numba kernels instead of compiling them (measured on a clean clone, each
-    of two workers spent about 280 s of its run compiling, much of it the same kernels at the same
-    time). Runs of chosen files skip it; ``CODECBENCH_TEST_WARMUP=0`` turns it off."""
-    config = session.config
-    workers = getattr(config.option, "numprocesses", None)
-    if (
-        hasattr(config, "workerinput")
-        or not isinstance(workers, int)
-        or workers < 2
-        or config.args_source != pytest.Config.ArgsSource.TESTPATHS
-        or os.environ.get("CODECBENCH_TEST_WARMUP") == "0"
-    ):
-        return
-    from codecbench.executor.warmup import warm
-
-    record = warm(jobs=workers)
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"codecbench warmup: {len(record['tasks'])} tasks on {workers} processes in {record['seconds']:.0f} s"
-        )
-
-
 # ``--hypothesis-profile fuzz``: tests/test_fuzz.py's long, random run (as CODECBENCH_FUZZ=long)
 settings.register_profile("fuzz", deadline=None)
 

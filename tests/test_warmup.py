@@ -1,5 +1,5 @@
 """``codecbench warmup``: compiles the built-in kernels in subprocesses; bad tasks and failing
-tasks are one-line errors. (The whole warm-up runs before every xdist suite run: conftest.py.)"""
+tasks are one-line errors."""
 
 from __future__ import annotations
 
