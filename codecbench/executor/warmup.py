@@ -14,7 +14,7 @@ Third-party codecs are not warmed: their kernels, if any, are theirs.
 
 The test suite does not run it: measured on 2 cores, the 130 s it takes before the workers
 start cost more than the compiling it saved them (the workers share numba's disk cache as they
-go), 10:40 against 10:21 for the whole suite.
+go): `.ci/run` took 10:41 with it and 9:20 without, on otherwise the same code.
 """
 
 from __future__ import annotations
