@@ -62,7 +62,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from codecbench.dtypes import BFLOAT16
+from codecbench.dtypes import dtype_of
 from codecbench.errors import CorruptDataError, PluginError
 
 
@@ -105,7 +105,7 @@ class Formulation(abc.ABC):
         """Units ``[k0, k1)`` as a new array (see the module docstring). This default, for
         formulations that implement only :meth:`decode_units_into`, allocates and decodes into it."""
         k0, k1 = check_unit_range(ras, k0, k1)
-        out = np.empty((k1 - k0) * ras.unit_size, dtype=tensor_dtype(ras.dtype))
+        out = np.empty((k1 - k0) * ras.unit_size, dtype=dtype_of(ras.dtype))
         self.decode_units_into(ras, symbols, k0, k1, out)
         return out.reshape(k1 - k0, *ras.shape[1:])
 
@@ -161,11 +161,6 @@ def check_formulation_class(cls: type, where: str) -> None:
         raise PluginError(f"{label}: implements neither 'decode_units_into' nor 'decode_units'")
 
 
-def tensor_dtype(name: str) -> np.dtype:
-    """The numpy dtype of a RAS's ``dtype`` name (bfloat16 through ml_dtypes)."""
-    return BFLOAT16 if name == "bfloat16" else np.dtype(name)
-
-
 def check_exact_count(ras: RAS, n_symbols: int, per_unit: int, name: str) -> None:
     """``n_symbols`` must be ``n * (per_unit + 1) - 1``: ``per_unit`` symbols per unit, delimiters between."""
     expected = max(ras.n_units * (per_unit + 1) - 1, 0)
@@ -194,7 +189,7 @@ def check_unit_range(ras: RAS, k0: int, k1: int) -> tuple[int, int]:
 def check_out(ras: RAS, k0: int, k1: int, out: np.ndarray) -> np.ndarray:
     """``out`` as ``decode_units_into`` needs it, else ValueError."""
     need = (k1 - k0) * ras.unit_size
-    itemsize = tensor_dtype(ras.dtype).itemsize
+    itemsize = dtype_of(ras.dtype).itemsize
     if (
         not isinstance(out, np.ndarray)
         or out.ndim != 1

@@ -19,7 +19,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from codecbench.dtypes import is_float
+from codecbench.dtypes import dtype_of, is_float
 from codecbench.errors import CorruptDataError
 from codecbench.formulations.base import (
     RAS,
@@ -69,8 +69,8 @@ class FloatSplitFormulation(Formulation):
         )
 
     def check_ras(self, ras: RAS) -> None:
-        width = 8 * np.dtype(ras.dtype).itemsize
-        if not is_float(np.dtype(ras.dtype)):
+        width = 8 * dtype_of(ras.dtype).itemsize
+        if not is_float(dtype_of(ras.dtype)):
             raise CorruptDataError(f"float-split: tensor dtype {ras.dtype} is not a float")
         high_bits = ras.meta.get("high_bits")
         if type(high_bits) is not int or not 1 <= high_bits <= width:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from codecbench import dtypes  # noqa: F401  (registers the dtype name "bfloat16" with numpy)
+from codecbench import dtypes
 from codecbench.codecs.base import as_byte_array, open_sequence
 from codecbench.errors import CorruptDataError
 from codecbench.formulations.base import RAS
@@ -280,7 +280,7 @@ def _check_section(data: np.ndarray, record: dict[str, Any], not_before: int, wh
 
 def _section_array(data: np.ndarray, record: dict[str, Any], not_before: int) -> np.ndarray:
     _check_section(data, record, not_before, f"arrays.{record['name']}")
-    dtype = np.dtype(record["dtype"]).newbyteorder("<")
+    dtype = dtypes.dtype_of(record["dtype"]).newbyteorder("<")
     count = math.prod(record["shape"])
     if count * dtype.itemsize != record["nbytes"]:
         raise CorruptDataError(

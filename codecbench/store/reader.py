@@ -139,7 +139,7 @@ class StoreReader:
             return self._read_plain(name)
         opened = self.open_tensor(name)
         ras = opened.ras
-        self._check_memory(name, math.prod(ras.shape) * np.dtype(ras.dtype).itemsize + 4 * len(opened.sequence))
+        self._check_memory(name, math.prod(ras.shape) * dtypes.dtype_of(ras.dtype).itemsize + 4 * len(opened.sequence))
         try:
             return opened.formulation.decode(ras, opened.sequence)
         except (CorruptDataError, ValueError, IndexError) as exc:
@@ -322,9 +322,9 @@ class StoreReader:
         # stored chunk's size first, so a forged shape cannot make us allocate
         record = self.info(name)
         array = self._array(name)
-        dtype = np.dtype(record["dtype"])
+        dtype = dtypes.dtype_of(record["dtype"])
         shape = record["shape"]
-        stored = np.dtype(np.uint16) if dtype == dtypes.BFLOAT16 else dtype
+        stored = np.dtype(np.uint16) if dtypes.is_bfloat16(dtype) else dtype
         if list(array.shape) != shape or np.dtype(array.dtype) != stored:
             raise CorruptDataError(
                 f"{self.label}: tensor {name!r}: array is {list(array.shape)} {array.dtype}, record says {shape} {dtype}"

@@ -373,7 +373,7 @@ def _encodable(tensor: np.ndarray) -> bool:
 
 def format_version_for(tensors: Any) -> int:
     """Version 2 added bfloat16 tensors (uint16 zarr arrays of bit patterns); anything else is version 1."""
-    return 2 if any(np.asarray(t).dtype == dtypes.BFLOAT16 for t in tensors) else 1
+    return 2 if any(dtypes.is_bfloat16(np.asarray(t).dtype) for t in tensors) else 1
 
 
 def _write_tensor(
