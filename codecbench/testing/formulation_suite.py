@@ -37,7 +37,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codecbench.dtypes import is_float
+from codecbench.dtypes import dtype_of, is_float
 from codecbench.errors import CorruptDataError
 from codecbench.store.chunk import ALLOWED_DTYPES
 
@@ -105,7 +105,7 @@ class FormulationConformance:
         if shape is None:
             ndim = int(rng.integers(1, 5))
             shape = tuple(int(d) for d in rng.integers(1, 6, size=ndim))
-        dtype = np.dtype(dtype or self.dtypes[int(rng.integers(0, len(self.dtypes)))])
+        dtype = dtype_of(dtype or self.dtypes[int(rng.integers(0, len(self.dtypes)))])
         size = int(np.prod(shape))
         if is_float(dtype):
             levels = (rng.integers(-self.levels // 2, self.levels // 2 + 1, size=self.levels) * 0.0625).astype(dtype)
