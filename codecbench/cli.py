@@ -36,13 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("compress", help="compress a model into a store")
-    p.add_argument("model", help="built-in model: alexnet, vgg16")
+    p = sub.add_parser("compress", help="compress a model or a checkpoint into a store")
     p.add_argument(
-        "--weights", default="init:0", help="init:SEED, laplace:SEED, or a .pth/.safetensors file (default init:0)"
+        "model",
+        help="built-in model (alexnet, vgg16), or a checkpoint file (.pth/.pt/.safetensors): every tensor is "
+        "stored under its own key, no architecture needed",
     )
-    p.add_argument("--formulation", help="formulation for every weight tensor (default element)")
-    p.add_argument("--codec", help="codec for every weight tensor (default raw)")
+    p.add_argument(
+        "--weights",
+        help="weights of a built-in model: init:SEED, laplace:SEED, or a .pth/.safetensors file (default init:0)",
+    )
+    p.add_argument(
+        "--formulation",
+        help="formulation for every weight tensor (default: per tensor, float-split for floats, pq-element "
+        "after --prune)",
+    )
+    p.add_argument("--codec", help="codec for every weight tensor (default huffman-fast)")
     p.add_argument("--config", help="TOML file mapping tensor-name patterns to formulation/codec/params")
     p.add_argument(
         "-o", "--output", required=True, help="store to create: a directory, a .zip file, or a URL (s3://bucket/m.zarr)"
@@ -85,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage_options(p)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    p.add_argument(
+        "--model",
+        metavar="PACKAGE.MODULE:FACTORY",
+        help="the module to run: FACTORY() returns an nn.Module whose state_dict keys match the store "
+        "(default: the built-in model the store records; a checkpoint's store records none)",
+    )
+    p.add_argument(
+        "--input-shape",
+        type=_shape,
+        metavar="C,H,W",
+        help="one input's shape, batch excluded (default 3,224,224)",
+    )
     p.add_argument("--check", action="store_true", help="also run the dense model; exit 1 unless bit-identical")
     p.add_argument("--dense", action="store_true", help="run the dense (decoded) model only, for comparison")
     p.add_argument(
@@ -167,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(d) for d in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sizes, e.g. 3,224,224, got {text!r}") from None
+
+
 STORE_HELP = "a store: directory, .zip file, or fsspec URL (s3://bucket/m.zarr, memory://m.zarr)"
 
 
@@ -236,7 +264,7 @@ def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    from codecbench.compression import compress_model
+    from codecbench.compression import DEFAULT_CODEC, compress_checkpoint, compress_model, default_config, is_checkpoint
     from codecbench.store.config import StoreConfig
 
     if args.config and (args.formulation or args.codec):
@@ -247,19 +275,20 @@ def cmd_compress(args: argparse.Namespace) -> int:
         raise ConfigError("--auto-codecs needs --auto")
     if args.prune_config and not args.prune:
         raise ConfigError("--prune-config needs --prune (pruning is lossy, so it is never implied)")
-    if args.config:
-        config = StoreConfig.from_toml(args.config)
-    else:
-        config = StoreConfig.simple(args.formulation or "element", args.codec or "raw")
+    checkpoint = is_checkpoint(args.model)
+    if checkpoint and args.weights is not None:
+        raise ConfigError(f"--weights applies to built-in models; {args.model!r} is a checkpoint, its own weights")
+    # no config and no --formulation: per tensor, compression.default_plan (with --codec if named)
+    config = StoreConfig.from_toml(args.config) if args.config else default_config(args.formulation, args.codec)
     prune = None
     if args.prune:
         from codecbench.models.prune import PruneConfig
 
         prune = PruneConfig.from_toml(args.prune_config) if args.prune_config else PruneConfig()
     start = time.perf_counter()
-    out = compress_model(
-        args.model,
-        args.weights,
+    source = (compress_checkpoint, args.model) if checkpoint else (compress_model, args.model, args.weights or "init:0")
+    out = source[0](
+        *source[1:],
         args.output,
         config,
         overwrite=args.force,
@@ -269,6 +298,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
         dask=args.dask,
         auto=args.auto,
         auto_codecs=[c.strip() for c in args.auto_codecs.split(",") if c.strip()] if args.auto_codecs else None,
+        codec=args.codec or DEFAULT_CODEC,
     )
     seconds = time.perf_counter() - start
     summary = _store_summary(str(out), _storage_options(args))
@@ -291,7 +321,8 @@ def _store_summary(path: str, storage_options: dict[str, Any] | None = None) -> 
 def cmd_info(args: argparse.Namespace) -> int:
     summary = _store_summary(args.store, _storage_options(args))
     lines = [
-        f"{summary['store']}: model {summary['model']}, weights {summary['weights'].get('source')}, "
+        f"{summary['store']}: model {summary['model'] or '(none recorded)'}, "
+        f"weights {summary['weights'].get('source')}, "
         f"format {summary['format_version']}",
     ]
     if summary["prune"]:
@@ -350,6 +381,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             tolerance=args.tolerance,
             profile=args.profile,
             shapes=args.json,
+            model=args.model,
+            input_shape=args.input_shape,
         )
     )
     text = (

@@ -14,9 +14,8 @@ imported, so telling one apart needs no import (:func:`is_bfloat16`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
 

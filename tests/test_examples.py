@@ -36,3 +36,11 @@ def test_compress_and_run(alexnet_example: tuple[Path, str]) -> None:
 def test_mixed_config(tmp_path: Path) -> None:
     out = _run(str(EXAMPLES / "mixed_config.py"), str(tmp_path / "m.zarr"), cwd=tmp_path)
     assert "bit-identical" in out and "plain" in out
+
+
+def test_gpt2_float_split(tmp_path: Path) -> None:
+    argv = [str(EXAMPLES / "gpt2_float_split.py"), str(tmp_path), "--layers", "2", "--width", "64", "--vocab", "512"]
+    lines = _run(*argv, cwd=tmp_path).splitlines()
+    assert len(lines) == 2 and all(line.endswith(("bit-identical", "LLMs")) for line in lines)
+    assert "torch.bfloat16" in lines[0] and "; bit-identical;" in lines[0] and "DFloat11" in lines[0]
+    assert "torch.float32" in lines[1] and lines[1].endswith("; bit-identical")

@@ -378,8 +378,9 @@ def test_alexnet_dask_into_s3_then_run_check(
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3["options"]["endpoint_url"])
     url = f"s3://{s3['bucket']}/alexnet.zarr"
     code, out, err = _run(
-        capsys, "compress", "alexnet", "--weights", "init:0", "--dask", "local:2", "-o", url, "--json"
-    )
+        capsys, "compress", "alexnet", "--weights", "init:0", "--formulation", "element", "--codec", "raw",
+        "--dask", "local:2", "-o", url, "--json",
+    )  # fmt: skip
     assert code == 0, err
     assert json.loads(out)["store"] == url
     # the same bytes as the serial local store of the same input, object for object

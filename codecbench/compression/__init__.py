@@ -1,8 +1,9 @@
-"""Compress a model (built-in architecture + weight source, or any state_dict) into a store.
+"""Compress a model (built-in architecture + weight source, a checkpoint file, or any
+state_dict) into a store.
 
-Below the CLI and the benchmark, above the store: it resolves plans (a config, or ``--auto``'s
-measurements in :mod:`codecbench.compression.auto`), optionally prunes and quantizes first,
-and writes the store."""
+Below the CLI and the benchmark, above the store: it resolves plans (a config, the defaults of
+:func:`default_plan`, or ``--auto``'s measurements in :mod:`codecbench.compression.auto`),
+optionally prunes and quantizes first, and writes the store."""
 
 from __future__ import annotations
 
@@ -18,9 +19,44 @@ from codecbench.compression.auto import auto_plans
 from codecbench.errors import ConfigError
 from codecbench.models import describe_source, load_weights, model_skeleton
 from codecbench.models.prune import PruneConfig, prune_quantize
+from codecbench.models.sources import CHECKPOINT_EXTS, SAFETENSORS_EXTS, load_file
+from codecbench.registry import get_registry
 from codecbench.store.config import StoreConfig
-from codecbench.store.writer import PrecomputedChunks, write_store
+from codecbench.store.writer import PrecomputedChunks, TensorPlan, write_store
 from codecbench.version import __version__
+
+#: what a store uses when no formulation, codec or config is named (measured on AlexNet, see
+#: README "Compress a model"): float-split keeps unquantized floats lossless at about the
+#: entropy of their sign+exponent bits, pq-element stores pruned tensors as (gap, value)
+#: tuples; huffman-fast is the fastest near-entropy codec built in
+DEFAULT_CODEC = "huffman-fast"
+DEFAULT_FLOAT_FORMULATION = "float-split"
+DEFAULT_PRUNED_FORMULATION = "pq-element"
+
+
+def default_plan(tensor: np.ndarray, pruned: bool, codec: str = DEFAULT_CODEC) -> TensorPlan:
+    """The plan for ``tensor`` when the caller names no formulation: weight-shaped floats (two
+    or more dimensions) are coded with ``codec``, as pq-element tuples if pruned, else
+    float-split; anything else (biases, norms, integer and boolean tensors) is stored plain."""
+    if np.ndim(tensor) < 2 or not np.size(tensor) or not dtypes.is_float(np.asarray(tensor).dtype):
+        return TensorPlan.plain()
+    formulation = DEFAULT_PRUNED_FORMULATION if pruned else DEFAULT_FLOAT_FORMULATION
+    return TensorPlan(formulation=formulation, codec=codec)
+
+
+def default_config(formulation: str | None, codec: str | None) -> StoreConfig | None:
+    """The config of a ``--formulation``/``--codec`` pair, either may be missing: ``None`` (the
+    per-tensor :func:`default_plan`) when no formulation is named."""
+    if codec is not None and codec not in get_registry().names("codec"):
+        raise ConfigError(f"unknown codec {codec!r} (registered: {', '.join(get_registry().names('codec'))})")
+    if formulation is None:
+        return None
+    return StoreConfig.simple(formulation, codec or DEFAULT_CODEC)
+
+
+def is_checkpoint(path: str) -> bool:
+    """Whether ``path`` names a checkpoint file (by its extension) rather than a built-in model."""
+    return str(path).lower().endswith(CHECKPOINT_EXTS + SAFETENSORS_EXTS)
 
 
 def to_numpy(name: str, tensor: torch.Tensor) -> np.ndarray:
@@ -33,7 +69,7 @@ def to_numpy(name: str, tensor: torch.Tensor) -> np.ndarray:
 def compress_state_dict(
     state: Mapping[str, torch.Tensor | np.ndarray],
     out: str | os.PathLike[str],
-    config: StoreConfig,
+    config: StoreConfig | None = None,
     *,
     model: str | None = None,
     weights: dict[str, Any] | None = None,
@@ -44,17 +80,24 @@ def compress_state_dict(
     dask: str | None = None,
     auto: str | None = None,
     auto_codecs: list[str] | None = None,
+    codec: str = DEFAULT_CODEC,
 ) -> os.PathLike[str] | str:
     """Write ``state`` to a new store at ``out`` (a local directory or ``.zip``, or an fsspec
-    URL with ``storage_options``) with the per-tensor plans of ``config``; with ``prune``, the
+    URL with ``storage_options``) with the per-tensor plans of ``config`` (``None``: each
+    tensor's :func:`default_plan` with ``codec``); with ``prune``, the
     weights are first pruned and quantized (lossy) and the store records how (attribute
     ``prune``). With ``dask`` (a scheduler address, or ``local[:N]``) the chunks are encoded
     on a Dask cluster; the store is byte-identical to a serial one."""
     tensors = {k: (to_numpy(k, v) if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in state.items()}
     attrs: dict[str, Any] = {"model": model, "weights": weights or {}, "created_by": f"codecbench {__version__}"}
+    pruned: set[str] = set()
     if prune is not None:
         tensors, attrs["prune"] = prune_quantize(tensors, prune)
-    plans = config.plans(tensors)
+        pruned = set(attrs["prune"]["tensors"])
+    if config is None:
+        plans = {name: default_plan(t, name in pruned, codec) for name, t in tensors.items()}
+    else:
+        plans = config.plans(tensors)
     if auto is not None:
         if dask is not None:
             raise ConfigError("--auto measures every candidate locally; it cannot be combined with --dask")
@@ -90,11 +133,33 @@ def compress_state_dict(
         )
 
 
+def compress_checkpoint(
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    config: StoreConfig | None = None,
+    **options: Any,
+) -> os.PathLike[str] | str:
+    """Every tensor of the checkpoint at ``path`` (``.pth``/``.pt`` through
+    ``torch.load(weights_only=True)``, or ``.safetensors``), keys kept verbatim, no architecture
+    needed: the store records no model (``run`` then needs one, see ``run --model``).
+    ``options`` as for :func:`compress_state_dict`."""
+    path = os.fspath(path)
+    state = load_file(path)
+    tensors = {}
+    for name, tensor in state.items():
+        try:
+            tensors[name] = dtypes.to_numpy(tensor)
+        except (TypeError, RuntimeError):  # dtypes numpy cannot hold (complex32, float8, ...)
+            message = f"weight file {path!r}: tensor {name!r} has dtype {tensor.dtype}, which cannot be stored"
+            raise ConfigError(message) from None
+    return compress_state_dict(tensors, out, config, model=None, weights=describe_source(path), **options)
+
+
 def compress_model(
     model: str,
     weights: str,
     out: str | os.PathLike[str],
-    config: StoreConfig,
+    config: StoreConfig | None = None,
     *,
     overwrite: bool = False,
     progress: bool = True,
@@ -103,6 +168,7 @@ def compress_model(
     dask: str | None = None,
     auto: str | None = None,
     auto_codecs: list[str] | None = None,
+    codec: str = DEFAULT_CODEC,
 ) -> os.PathLike[str] | str:
     """Built-in ``model`` with weights from ``weights`` (``init:SEED``, ``laplace:SEED``, a file);
     ``out``, ``storage_options`` and ``dask`` as for :func:`compress_state_dict`."""
@@ -133,6 +199,7 @@ def compress_model(
         dask=dask,
         auto=auto,
         auto_codecs=auto_codecs,
+        codec=codec,
     )
 
 

@@ -33,8 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codecbench.executor.engine import CONV_GROUP_WEIGHTS, LINEAR_GROUP_WEIGHTS, Engine
+from codecbench.executor.engine import CONV_GROUP_WEIGHTS, LINEAR_GROUP_WEIGHTS, Engine, torch_dtype
 from codecbench.formulations.base import group_spans, unit_groups
+from codecbench.fused import decode_span
 from codecbench.store.reader import OpenedTensor, StoreReader
 
 
@@ -132,6 +133,26 @@ class _CompressedLayer(nn.Module):
     def _bias(self, k0: int, k1: int) -> torch.Tensor | None:
         return None if self.bias is None else self.bias[k0:k1]
 
+    def dense_weight(self) -> torch.Tensor:
+        """The whole weight, decoded group by group through the engine (so the profile counts
+        it) into a new tensor that is not kept: for modules that read ``.weight`` directly."""
+        full = None
+        for k0, k1, w in self.weight_groups():
+            if full is None:
+                full = w.new_empty(self.source.shape)
+            full[k0:k1] = w.reshape(k1 - k0, *full.shape[1:])
+        return full
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """What ``nn.Linear.weight`` / ``nn.Conv2d.weight`` would be: modules such as
+        ``nn.MultiheadAttention`` (its ``out_proj``) and ``nn.TransformerEncoderLayer``'s fast
+        path read it directly. Each read decodes the whole weight (:meth:`dense_weight`)."""
+        try:
+            return self.dense_weight()
+        except AttributeError as exc:  # nn.Module.__getattr__ would report "no attribute 'weight'"
+            raise RuntimeError(f"{self.source.name}: {exc}") from exc
+
     def extra_repr(self) -> str:
         return f"tensor={self.source.name!r}, groups={len(self.cuts) - 1}, compressed_bytes={self.source.nbytes}"
 
@@ -211,3 +232,58 @@ class CompressedConv2d(_CompressedLayer):
                 out = y.new_empty(y.shape[0], self.out_units, *y.shape[2:])
             out[:, k0:k1] = y
         return out
+
+
+class CompressedEmbedding(nn.Module):
+    """``nn.Embedding`` whose table stays compressed: a forward decodes only the rows its
+    indices name (their symbol spans found with one batched ``select``, runs of consecutive
+    rows decoded together), never the whole table."""
+
+    def __init__(self, opened: OpenedTensor | LazyTensor, template: nn.Embedding) -> None:
+        super().__init__()
+        self.source = opened if isinstance(opened, LazyTensor) else _Ready(opened)
+        shape = tuple(self.source.shape)
+        if shape != tuple(template.weight.shape):
+            raise ValueError(
+                f"tensor {self.source.name!r} has shape {shape}, the embedding expects {tuple(template.weight.shape)}"
+            )
+        self.num_embeddings, self.embedding_dim = shape
+        self.padding_idx = template.padding_idx
+        self.ahead: tuple[LazyTensor, ...] = ()
+
+    def rows(self, rows: np.ndarray) -> torch.Tensor:
+        """Rows ``rows`` (ascending, distinct) of the table, decoded, as a new tensor."""
+        opened = self.source.get()
+        ras, dim = opened.ras, self.embedding_dim
+        dtype = torch_dtype(ras.dtype)
+        out = torch.empty(rows.size, dim, dtype=dtype)
+        if not rows.size:
+            return out
+        bits = out.view(-1).view(torch.uint8).numpy().view(f"u{out.element_size()}")  # kernels write bit patterns
+        # runs of consecutive rows: cuts at each run's start and end; the gaps between are skipped
+        runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1)
+        cuts = np.unique(np.concatenate([[r[0], r[-1] + 1] for r in runs]))
+        try:
+            spans = group_spans(opened.sequence, ras, cuts)
+            at = {int(k): j for j, k in enumerate(cuts[:-1])}
+            done = 0
+            for run in runs:
+                k0, k1 = int(run[0]), int(run[-1]) + 1
+                start, stop = spans[at[k0]]
+                decode_span(ras, opened.sequence, opened.formulation, opened.fused, int(start), int(stop), k0, k1,
+                            bits[done * dim : (done + k1 - k0) * dim])  # fmt: skip
+                done += k1 - k0
+        except Exception as exc:
+            raise opened.failure(exc) from exc
+        return out
+
+    def forward(self, indices: torch.Tensor) -> torch.Tensor:
+        flat = indices.reshape(-1)
+        if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= self.num_embeddings):
+            raise IndexError(f"{self.source.name}: index out of range [0, {self.num_embeddings})")
+        rows, inverse = torch.unique(flat, sorted=True, return_inverse=True)
+        table = self.rows(rows.numpy().astype(np.int64))
+        return table[inverse].reshape(*indices.shape, self.embedding_dim)
+
+    def extra_repr(self) -> str:
+        return f"tensor={self.source.name!r}, {self.num_embeddings}, {self.embedding_dim}"

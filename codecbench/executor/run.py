@@ -20,16 +20,21 @@ The record (``run --json`` prints it as is):
 
 from __future__ import annotations
 
+import importlib
+import os
 import resource
 import statistics
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from codecbench.errors import CodecbenchError, ConfigError
 from codecbench.executor.engine import CONV_GROUP_WEIGHTS, DEFAULT_DEPTH, DEFAULT_WORKERS
 from codecbench.executor.runner import (
+    INPUT_SHAPE,
     model_engine,
     open_model_store,
     same_bits,
@@ -65,6 +70,10 @@ class RunOptions:
     profile: bool = False
     #: also measure the largest activation (one more untimed pass, after timing)
     shapes: bool = False
+    #: ``package.module:factory`` returning the nn.Module to run (default: the store's built-in model)
+    model: str | None = None
+    #: one input's shape, batch excluded (default: 3 x 224 x 224, the built-in models')
+    input_shape: tuple[int, ...] | None = None
 
     def validate(self) -> None:
         """Raise a one-line ConfigError naming the option at fault."""
@@ -80,6 +89,33 @@ class RunOptions:
             raise ConfigError("--tolerance needs --check and a value >= 0")
         if self.dense and (self.sparse_compute or self.profile or self.cache_mb):
             raise ConfigError("--dense runs the plain torch model: no --sparse-compute, --profile or --cache-mb")
+        if self.input_shape is not None and (not self.input_shape or min(self.input_shape) < 1):
+            raise ConfigError("--input-shape must be positive sizes, e.g. 3,224,224")
+
+
+def model_from_factory(spec: str) -> nn.Module:
+    """The module returned by ``package.module:factory`` (called with no arguments); the current
+    directory is importable, as with ``python -m``. Every failure is one line naming ``spec``."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"--model {spec!r}: expected package.module:factory")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        factory: Any = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module: any failure is theirs to read
+        raise ConfigError(f"--model {spec!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})") from None
+    for part in attr.split("."):
+        factory = getattr(factory, part, None)
+    if not callable(factory):
+        raise ConfigError(f"--model {spec!r}: {module_name} has no callable {attr!r}")
+    try:
+        model = factory()
+    except Exception as exc:
+        raise ConfigError(f"--model {spec!r}: {attr}() failed ({type(exc).__name__}: {exc})") from None
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"--model {spec!r}: {attr}() returned a {type(model).__name__}, not a torch nn.Module")
+    return model
 
 
 def run_model(options: RunOptions) -> dict[str, Any]:
@@ -88,16 +124,23 @@ def run_model(options: RunOptions) -> dict[str, Any]:
     options.validate()
     baseline_mb = peak_rss_mb()  # the interpreter with torch and codecbench imported
     store = open_model_store(options.store, options.storage_options)
-    x = seeded_input(options.batch, options.seed).to(store.input_dtype())
+    if options.model is None and not store.model:
+        raise ConfigError(
+            f"{store.label}: the store records no built-in model (a checkpoint's tensors); "
+            "run it with --model package.module:factory"
+        )
+    fresh = (lambda: model_from_factory(options.model)) if options.model else (lambda: None)
+    x = seeded_input(options.batch, options.seed, options.input_shape or INPUT_SHAPE).to(store.input_dtype())
     group_weights = options.group_weights
     if group_weights is None and options.batch > 1:
         # measured: at batch > 1 a linear layer's many small cache-sized groups cost more in
         # per-call gemm overhead than they save in memory traffic; use the conv group size
         group_weights = CONV_GROUP_WEIGHTS
     if options.dense:
-        model = store.dense_model()
+        model = store.dense_model(fresh())
     else:
         model = store.load_model(
+            fresh(),
             group_weights=group_weights,
             cache_bytes=int(options.cache_mb * (1 << 20)),
             workers=DEFAULT_WORKERS if options.workers is None else options.workers,
@@ -118,7 +161,7 @@ def run_model(options: RunOptions) -> dict[str, Any]:
         times.append(seconds)
     result: dict[str, Any] = {
         "store": str(options.store),
-        "model": store.model,
+        "model": options.model or store.model,
         "mode": "dense" if options.dense else "compressed",
         "batch": options.batch,
         "seed": options.seed,
@@ -145,13 +188,16 @@ def run_model(options: RunOptions) -> dict[str, Any]:
     if options.shapes:  # one more (untimed, batch-1) pass for the shapes, after the stats were read
         result["activation_bytes"] = activation_bytes(model, x)
     if options.check:
-        result.update(_check(store, x, y, options.tolerance))
+        result.update(_check(store, fresh(), x, y, options.tolerance))
     return result
 
 
-def _check(store: Any, x: torch.Tensor, y: torch.Tensor, tolerance: float | None) -> dict[str, Any]:
-    """The dense model's output beside ``y``: bit-identical, or how far apart."""
-    dense = store.dense_model()
+def _check(
+    store: Any, model: nn.Module | None, x: torch.Tensor, y: torch.Tensor, tolerance: float | None
+) -> dict[str, Any]:
+    """The dense model's output beside ``y`` (``model``: a fresh instance to load it into, None
+    for the store's built-in one): bit-identical, or how far apart."""
+    dense = store.dense_model(model)
     y_dense, dense_seconds = timed_forward(dense, x)
     identical = same_bits(y, y_dense)
     out: dict[str, Any] = {"dense_seconds": dense_seconds, "bit_identical": identical, "passed": identical}

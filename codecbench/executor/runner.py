@@ -19,7 +19,7 @@ from codecbench.executor.engine import (
     LINEAR_GROUP_WEIGHTS,
     Engine,
 )
-from codecbench.executor.modules import CompressedConv2d, CompressedLinear, LazyTensor
+from codecbench.executor.modules import CompressedConv2d, CompressedEmbedding, CompressedLinear, LazyTensor
 from codecbench.models import model_skeleton
 from codecbench.store.reader import StoreReader, open_store
 from codecbench.store.writer import PLAIN
@@ -75,6 +75,7 @@ class ModelStore(StoreReader):
         """The same model with every tensor decoded, each checked against its sha256."""
         if model is None:
             model = self._skeleton()
+        check_keys(model, self)
         state = {}
         for name in self.keys():
             self.verify(name)
@@ -98,6 +99,19 @@ class ModelStore(StoreReader):
         return model_skeleton(self.model)
 
 
+def check_keys(model: nn.Module, store: StoreReader) -> None:
+    """The store must hold exactly the model's state_dict keys; else one line naming the first
+    key missing from the store and the first the model does not have."""
+    expected = set(model.state_dict().keys())
+    stored = set(store.keys())
+    missing, unexpected = sorted(expected - stored), sorted(stored - expected)
+    problems = [f"lacks tensor {missing[0]!r} that the model needs"] if missing else []
+    problems += [f"holds tensor {unexpected[0]!r} that the model does not have"] if unexpected else []
+    if problems:
+        counts = f" ({len(missing)} missing, {len(unexpected)} unexpected)"
+        raise StoreError(f"{store.label}: store {' and '.join(problems)}{counts}")
+
+
 def compress_model_inplace(
     model: nn.Module,
     store: StoreReader,
@@ -106,8 +120,10 @@ def compress_model_inplace(
     readahead: int = DEFAULT_READAHEAD,
     engine: Engine | None = None,
 ) -> nn.Module:
-    """Swap each Conv2d/Linear whose weight is codecbench-encoded in ``store`` for its
-    compressed twin; load every other tensor densely from the store. The twins share
+    """Swap each Conv2d/Linear/Embedding whose weight is codecbench-encoded in ``store`` for its
+    compressed twin (Linear inside ``nn.MultiheadAttention`` too: the twins answer ``.weight``
+    with the decoded weight); load every other tensor densely from the store (bare
+    Parameters such as ``in_proj_weight``, norms, biases). The twins share
     ``engine`` (default: a new :class:`Engine` with default settings); a forward pre-hook on
     ``model`` marks each forward pass for the engine's cache.
 
@@ -116,18 +132,20 @@ def compress_model_inplace(
     which is execution order for sequential models; for others the read-ahead is only a less
     useful guess, never a change in results). Fetched chunks stay in the store, compressed,
     as they would after one forward anyway."""
+    check_keys(model, store)
     expected = set(model.state_dict().keys())
-    missing = sorted(expected - set(store.keys()))
-    if missing:
-        raise StoreError(f"{store.label}: store lacks tensor {missing[0]!r} that the model needs")
     if engine is None:
         engine = Engine()
     replaced: set[str] = set()
     twins: list[CompressedConv2d | CompressedLinear] = []
     for name, module in list(model.named_modules()):
-        if not isinstance(module, (nn.Conv2d, nn.Linear)) or f"{name}.weight" not in store:
+        if f"{name}.weight" not in store or store.info(f"{name}.weight")["storage"] == PLAIN:
             continue
-        if store.info(f"{name}.weight")["storage"] == PLAIN:
+        if type(module) is nn.Embedding and module.max_norm is None:  # max_norm rewrites rows in place
+            _set_submodule(model, name, CompressedEmbedding(LazyTensor(store, f"{name}.weight"), module))
+            replaced.add(f"{name}.weight")
+            continue
+        if not isinstance(module, (nn.Conv2d, nn.Linear)):
             continue
         opened = LazyTensor(store, f"{name}.weight")
         bias = None

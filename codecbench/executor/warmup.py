@@ -2,7 +2,7 @@
 
 codecbench's kernels are numba functions cached on disk (``cache=True``). The first process to
 call one with a new argument type compiles it, and every later process loads the compiled code
-in milliseconds. Compiling is not cheap: huffman-fast's extract takes about 13 s per table width
+in milliseconds. Compiling is not cheap: huffman-fast's extract takes about 8.5 s per table width
 on a 2-core machine, so a user's first ``run`` of a fresh install can spend half a minute in the
 compiler, and two processes that start at once compile the same kernels twice.
 
