@@ -1,7 +1,8 @@
 """Models beyond Conv2d/Linear stacks run from a store bit-identically: Linear layers inside
 ``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer`` (which read ``.weight`` directly,
 the encoder layer through torch's fast path), bare ``in_proj_weight`` Parameters, LayerNorm,
-and ``nn.Embedding`` tables whose rows are decoded on lookup, never the whole table."""
+and ``nn.Embedding``/``nn.EmbeddingBag`` tables whose rows are decoded on lookup, never the
+whole table."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 import codecbench
-from codecbench.executor.modules import CompressedEmbedding, CompressedLinear
+from codecbench.executor.modules import CompressedEmbedding, CompressedEmbeddingBag, CompressedLinear
 from codecbench.executor.runner import model_engine
 
 
@@ -116,3 +117,21 @@ def test_bfloat16_embedding_and_linear(tmp_path: Path) -> None:
     with torch.inference_mode():
         assert _same(model(ids), dense(ids))
     assert np.array_equal(model[0].rows(np.array([3])).float().numpy(), dense[0].weight[3:4].float().detach().numpy())
+
+
+@pytest.mark.parametrize(("mode", "padding_idx"), [("sum", None), ("mean", 3), ("max", None)])
+def test_embedding_bag(tmp_path: Path, mode: str, padding_idx: int | None) -> None:
+    def make() -> nn.Module:
+        return nn.ModuleList([nn.EmbeddingBag(200, 24, mode=mode, padding_idx=padding_idx)])
+
+    torch.manual_seed(0)
+    dense_list = make().eval()
+    store = codecbench.open(codecbench.compress(dense_list, tmp_path / "bag.zarr"))
+    model, dense = store.load_model(make())[0], dense_list[0]
+    assert isinstance(model, CompressedEmbeddingBag)
+    ids = torch.tensor([3, 7, 7, 150, 3, 199, 0, 42])
+    offsets = torch.tensor([0, 3, 3, 6])  # an empty bag included
+    weights = torch.rand(8, generator=torch.Generator().manual_seed(1)) if mode == "sum" else None
+    with torch.inference_mode():
+        assert _same(model(ids, offsets, per_sample_weights=weights), dense(ids, offsets, per_sample_weights=weights))
+        assert _same(model(ids.view(2, 4)), dense(ids.view(2, 4)))  # 2-D input: one bag per row

@@ -7,6 +7,7 @@ another layer's private (underscored) name, and on any cycle between modules."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -44,20 +45,27 @@ def modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
-def imports(path: Path, known: set[str]) -> list[tuple[str, int, str]]:
+@functools.cache  # each file parsed once per process: the walk-catches cases reuse the package
+def _import_nodes(path: Path) -> tuple[tuple[str, str, int], ...]:
+    """``(module, name or "", line)`` of every codecbench import in ``path``, anywhere in it."""
+    found: list[tuple[str, str, int]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(a.name, "", node.lineno) for a in node.names if a.name.split(".")[0] == "codecbench"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.split(".")[0] == "codecbench":
+                found += [(node.module, alias.name, node.lineno) for alias in node.names]
+    return tuple(found)
+
+
+def imports(path: Path, known: set[str] | frozenset[str]) -> list[tuple[str, int, str]]:
     """Every codecbench module ``path`` imports, anywhere in it, with the line and the name taken
     (empty for a whole module). ``from X import y`` counts as importing ``X.y`` when that is a
     module, else ``X``."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found += [(a.name, node.lineno, "") for a in node.names if a.name.split(".")[0] == "codecbench"]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module.split(".")[0] != "codecbench":
-                continue
-            for alias in node.names:
-                sub = f"{node.module}.{alias.name}"
-                found.append((sub, node.lineno, "") if sub in known else (node.module, node.lineno, alias.name))
+    for module, name, line in _import_nodes(path):
+        sub = f"{module}.{name}"
+        found.append((module, line, "") if not name else (sub, line, "") if sub in known else (module, line, name))
     return found
 
 

@@ -234,18 +234,18 @@ class CompressedConv2d(_CompressedLayer):
         return out
 
 
-class CompressedEmbedding(nn.Module):
-    """``nn.Embedding`` whose table stays compressed: a forward decodes only the rows its
-    indices name (their symbol spans found with one batched ``select``, runs of consecutive
-    rows decoded together), never the whole table."""
+class _CompressedTable(nn.Module):
+    """A ``(rows, dim)`` table that stays compressed: :meth:`rows` decodes only the rows asked
+    for (their symbol spans found with one batched ``select``, runs of consecutive rows decoded
+    together), never the whole table."""
 
-    def __init__(self, opened: OpenedTensor | LazyTensor, template: nn.Embedding) -> None:
+    def __init__(self, opened: OpenedTensor | LazyTensor, template: nn.Embedding | nn.EmbeddingBag) -> None:
         super().__init__()
         self.source = opened if isinstance(opened, LazyTensor) else _Ready(opened)
         shape = tuple(self.source.shape)
         if shape != tuple(template.weight.shape):
             raise ValueError(
-                f"tensor {self.source.name!r} has shape {shape}, the embedding expects {tuple(template.weight.shape)}"
+                f"tensor {self.source.name!r} has shape {shape}, the table expects {tuple(template.weight.shape)}"
             )
         self.num_embeddings, self.embedding_dim = shape
         self.padding_idx = template.padding_idx
@@ -255,8 +255,7 @@ class CompressedEmbedding(nn.Module):
         """Rows ``rows`` (ascending, distinct) of the table, decoded, as a new tensor."""
         opened = self.source.get()
         ras, dim = opened.ras, self.embedding_dim
-        dtype = torch_dtype(ras.dtype)
-        out = torch.empty(rows.size, dim, dtype=dtype)
+        out = torch.empty(rows.size, dim, dtype=torch_dtype(ras.dtype))
         if not rows.size:
             return out
         bits = out.view(-1).view(torch.uint8).numpy().view(f"u{out.element_size()}")  # kernels write bit patterns
@@ -277,13 +276,45 @@ class CompressedEmbedding(nn.Module):
             raise opened.failure(exc) from exc
         return out
 
-    def forward(self, indices: torch.Tensor) -> torch.Tensor:
+    def lookup(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(the distinct rows ``indices`` name, ascending; those rows decoded; ``indices`` as
+        positions in them)."""
         flat = indices.reshape(-1)
         if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= self.num_embeddings):
             raise IndexError(f"{self.source.name}: index out of range [0, {self.num_embeddings})")
         rows, inverse = torch.unique(flat, sorted=True, return_inverse=True)
-        table = self.rows(rows.numpy().astype(np.int64))
-        return table[inverse].reshape(*indices.shape, self.embedding_dim)
+        return rows, self.rows(rows.numpy().astype(np.int64)), inverse.reshape(indices.shape)
 
     def extra_repr(self) -> str:
         return f"tensor={self.source.name!r}, {self.num_embeddings}, {self.embedding_dim}"
+
+
+class CompressedEmbedding(_CompressedTable):
+    """``nn.Embedding`` whose table stays compressed: a forward decodes only the rows it looks up."""
+
+    def forward(self, indices: torch.Tensor) -> torch.Tensor:
+        _, table, positions = self.lookup(indices)
+        return table[positions]
+
+
+class CompressedEmbeddingBag(_CompressedTable):
+    """``nn.EmbeddingBag`` whose table stays compressed: the rows a forward names are decoded
+    into a small table, and torch's ``embedding_bag`` reduces the bags over it, entries in the
+    same order as over the whole table (so the same sums)."""
+
+    def __init__(self, opened: OpenedTensor | LazyTensor, template: nn.EmbeddingBag) -> None:
+        super().__init__(opened, template)
+        self.mode, self.include_last_offset = template.mode, template.include_last_offset
+
+    def forward(
+        self, indices: torch.Tensor, offsets: torch.Tensor | None = None, per_sample_weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        rows, table, positions = self.lookup(indices)
+        padding = None
+        if self.padding_idx is not None:
+            hit = torch.nonzero(rows == self.padding_idx)
+            padding = int(hit[0, 0]) if hit.numel() else None  # absent from the input: nothing to skip
+        return F.embedding_bag(
+            positions, table, offsets, mode=self.mode, per_sample_weights=per_sample_weights,
+            include_last_offset=self.include_last_offset, padding_idx=padding,
+        )  # fmt: skip

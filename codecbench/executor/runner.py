@@ -19,7 +19,13 @@ from codecbench.executor.engine import (
     LINEAR_GROUP_WEIGHTS,
     Engine,
 )
-from codecbench.executor.modules import CompressedConv2d, CompressedEmbedding, CompressedLinear, LazyTensor
+from codecbench.executor.modules import (
+    CompressedConv2d,
+    CompressedEmbedding,
+    CompressedEmbeddingBag,
+    CompressedLinear,
+    LazyTensor,
+)
 from codecbench.models import model_skeleton
 from codecbench.store.reader import StoreReader, open_store
 from codecbench.store.writer import PLAIN
@@ -120,7 +126,7 @@ def compress_model_inplace(
     readahead: int = DEFAULT_READAHEAD,
     engine: Engine | None = None,
 ) -> nn.Module:
-    """Swap each Conv2d/Linear/Embedding whose weight is codecbench-encoded in ``store`` for its
+    """Swap each Conv2d/Linear/Embedding/EmbeddingBag whose weight is codecbench-encoded in ``store`` for its
     compressed twin (Linear inside ``nn.MultiheadAttention`` too: the twins answer ``.weight``
     with the decoded weight); load every other tensor densely from the store (bare
     Parameters such as ``in_proj_weight``, norms, biases). The twins share
@@ -141,8 +147,9 @@ def compress_model_inplace(
     for name, module in list(model.named_modules()):
         if f"{name}.weight" not in store or store.info(f"{name}.weight")["storage"] == PLAIN:
             continue
-        if type(module) is nn.Embedding and module.max_norm is None:  # max_norm rewrites rows in place
-            _set_submodule(model, name, CompressedEmbedding(LazyTensor(store, f"{name}.weight"), module))
+        table = {nn.Embedding: CompressedEmbedding, nn.EmbeddingBag: CompressedEmbeddingBag}.get(type(module))
+        if table is not None and module.max_norm is None:  # max_norm rewrites rows in place
+            _set_submodule(model, name, table(LazyTensor(store, f"{name}.weight"), module))
             replaced.add(f"{name}.weight")
             continue
         if not isinstance(module, (nn.Conv2d, nn.Linear)):
