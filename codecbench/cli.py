@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from codecbench.errors import CodecbenchError, ConfigError
@@ -286,9 +287,11 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
         prune = PruneConfig.from_toml(args.prune_config) if args.prune_config else PruneConfig()
     start = time.perf_counter()
-    source = (compress_checkpoint, args.model) if checkpoint else (compress_model, args.model, args.weights or "init:0")
-    out = source[0](
-        *source[1:],
+    if checkpoint:
+        compress = partial(compress_checkpoint, args.model)
+    else:
+        compress = partial(compress_model, args.model, args.weights or "init:0")
+    out = compress(
         args.output,
         config,
         overwrite=args.force,

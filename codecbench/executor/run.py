@@ -104,7 +104,7 @@ def model_from_factory(spec: str) -> nn.Module:
     try:
         factory: Any = importlib.import_module(module_name)
     except Exception as exc:  # the user's module: any failure is theirs to read
-        raise ConfigError(f"--model {spec!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})") from None
+        raise ConfigError(f"--model {spec!r}: cannot import {module_name!r} ({_cause(exc)})") from None
     for part in attr.split("."):
         factory = getattr(factory, part, None)
     if not callable(factory):
@@ -112,10 +112,16 @@ def model_from_factory(spec: str) -> nn.Module:
     try:
         model = factory()
     except Exception as exc:
-        raise ConfigError(f"--model {spec!r}: {attr}() failed ({type(exc).__name__}: {exc})") from None
+        raise ConfigError(f"--model {spec!r}: {attr}() failed ({_cause(exc)})") from None
     if not isinstance(model, nn.Module):
         raise ConfigError(f"--model {spec!r}: {attr}() returned a {type(model).__name__}, not a torch nn.Module")
     return model
+
+
+def _cause(exc: Exception) -> str:
+    """``Type: first line of the message``: the user's exception, on the error's one line."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def run_model(options: RunOptions) -> dict[str, Any]:
