@@ -344,16 +344,17 @@ def cmd_info(args: argparse.Namespace) -> int:
                 f"  {r['name']}: {r['auto']['chosen']} of {len(measured)} measured; smallest: "
                 + ", ".join(f"{c['pair']} {c['stored_bytes']:,} B {c['decode_s'] * 1e3:.1f} ms" for c in runner_up)
             )
+    w = max([24, *(len(r["name"]) for r in summary["tensors"])])  # checkpoints' dotted keys run long
     lines += [
-        f"{'tensor':<24} {'formulation':<12} {'codec':<10} {'original':>13} {'stored':>13} {'ratio':>7}",
+        f"{'tensor':<{w}} {'formulation':<12} {'codec':<12} {'original':>13} {'stored':>13} {'ratio':>7}",
     ]
     for r in summary["tensors"]:
         lines.append(
-            f"{r['name']:<24} {r['formulation'] or 'plain':<12} {r['codec'] or '-':<10} "
+            f"{r['name']:<{w}} {r['formulation'] or 'plain':<12} {r['codec'] or '-':<12} "
             f"{r['original_bytes']:>13,} {r['stored_bytes']:>13,} {_ratio(r['ratio'])}"
         )
     lines.append(
-        f"{'total':<48} {summary['original_bytes']:>13,} {summary['stored_bytes']:>13,} {_ratio(summary['ratio'])}"
+        f"{'total':<{w + 26}} {summary['original_bytes']:>13,} {summary['stored_bytes']:>13,} {_ratio(summary['ratio'])}"
     )
     _emit(args, summary, "\n".join(lines))
     return 0

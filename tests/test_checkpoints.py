@@ -77,6 +77,10 @@ def test_checkpoint_compressed_from_the_cli_reads_back_with_plain_zarr(
         assert group[name][...].tobytes() == bits.tobytes(), name  # bfloat16: its bit patterns
         assert opened.tensor(name).tobytes() == expected.tobytes(), name
     assert _run(capsys, "verify", str(store))[0] == 0
+    code, out, _ = _run(capsys, "info", str(store))
+    header, *table = out.splitlines()
+    assert code == 0 and "model (none recorded)" in header
+    assert len({len(line) for line in table}) == 1  # columns aligned, long dotted keys included
 
 
 def test_bad_checkpoints_are_one_line_and_leave_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
