@@ -264,7 +264,7 @@ def _x1(bb, table, tmask, G, p0, p1, p2, p3, rounds, dst, o):
     payloads whose codes all fit the table, on blocks whose every load the caller proved to stay
     below ``lim``: no clamp, no slow path. The rest (long codes, the blocks at the end of the
     buffer) takes :func:`_run`, so each kernel compiles one copy of this loop instead of three
-    (measured: hf kernels compile in about half the time, see the commit)."""
+    (measured with a fresh cache: ``extract_into`` 11.7 -> 8.5 s, ``rank_many`` 12.9 -> 7.3 s)."""
     acc = np.int64(0)
     for _ in range(rounds):
         y0 = p0 >> 3
@@ -300,7 +300,7 @@ def _x1(bb, table, tmask, G, p0, p1, p2, p3, rounds, dst, o):
 def _blocks(state, j0, j1, dst, obase):
     """Whole blocks ``[j0, j1)`` (the last may be the short final block) to destination positions
     ``j*K + local - obase``. (0, or -1 if a stream does not end where the next begins; sum)."""
-    bb, table, syms, canon, sync, seg, n, L, tb, ks, G, long_, wide = state
+    bb, table, _, _, sync, seg, n, L, tb, ks, G, long_, wide = state
     K = np.int64(1) << ks
     tmask = np.uint64((1 << tb) - 1)
     lim = bb.size - 8
@@ -315,14 +315,13 @@ def _blocks(state, j0, j1, dst, obase):
         rounds = (m >> 2) // G  # stream 3 holds the fewest codes, floor(m / 4)
         base = j * K - obase
         p0, p1, p2, p3 = st, s1, s2, s3
+        done = 0  # codes per stream decoded by the 4-stream loop
         # no code is longer than L bits, even in corrupt data: if the last-starting stream cannot
         # reach lim with its most codes, no load of this block can
         if rounds > 0 and not long_ and (s3 + ((m + 3) >> 2) * L) >> 3 <= lim:
             p0, p1, p2, p3, a = _x1(bb, table, tmask, G, p0, p1, p2, p3, rounds, dst, np.uint64(base))
             acc += a
-        else:
-            rounds = 0
-        done = rounds * G
+            done = rounds * G
         o = base + 4 * done
         p0, a0 = _run(state, lim, p0, 0, ((m + 3) >> 2) - done, dst, o)
         p1, a1 = _run(state, lim, p1, 0, ((m + 2) >> 2) - done, dst, o + 1)

@@ -59,11 +59,14 @@ def is_checkpoint(path: str) -> bool:
     return str(path).lower().endswith(CHECKPOINT_EXTS + SAFETENSORS_EXTS)
 
 
-def to_numpy(name: str, tensor: torch.Tensor) -> np.ndarray:
+def to_numpy(name: str, tensor: torch.Tensor, source: str | None = None) -> np.ndarray:
+    """``tensor`` as numpy; a dtype numpy cannot hold is one line naming the tensor (and the
+    ``source`` file it came from, if any)."""
     try:
         return dtypes.to_numpy(tensor)
     except (TypeError, RuntimeError) as exc:  # dtypes numpy cannot hold (complex32, float8, ...)
-        raise ConfigError(f"tensor {name!r}: dtype {tensor.dtype} cannot be stored ({exc})") from None
+        where = f"weight file {source!r}: " if source else ""
+        raise ConfigError(f"{where}tensor {name!r}: dtype {tensor.dtype} cannot be stored ({exc})") from None
 
 
 def compress_state_dict(
@@ -144,14 +147,7 @@ def compress_checkpoint(
     needed: the store records no model (``run`` then needs one, see ``run --model``).
     ``options`` as for :func:`compress_state_dict`."""
     path = os.fspath(path)
-    state = load_file(path)
-    tensors = {}
-    for name, tensor in state.items():
-        try:
-            tensors[name] = dtypes.to_numpy(tensor)
-        except (TypeError, RuntimeError):  # dtypes numpy cannot hold (complex32, float8, ...)
-            message = f"weight file {path!r}: tensor {name!r} has dtype {tensor.dtype}, which cannot be stored"
-            raise ConfigError(message) from None
+    tensors = {name: to_numpy(name, tensor, path) for name, tensor in load_file(path).items()}
     return compress_state_dict(tensors, out, config, model=None, weights=describe_source(path), **options)
 
 

@@ -105,9 +105,9 @@ class ModelStore(StoreReader):
         return model_skeleton(self.model)
 
 
-def check_keys(model: nn.Module, store: StoreReader) -> None:
-    """The store must hold exactly the model's state_dict keys; else one line naming the first
-    key missing from the store and the first the model does not have."""
+def check_keys(model: nn.Module, store: StoreReader) -> set[str]:
+    """The model's state_dict keys, which the store must hold exactly; else one line naming the
+    first key missing from the store and the first the model does not have."""
     expected = set(model.state_dict().keys())
     stored = set(store.keys())
     missing, unexpected = sorted(expected - stored), sorted(stored - expected)
@@ -116,6 +116,7 @@ def check_keys(model: nn.Module, store: StoreReader) -> None:
     if problems:
         counts = f" ({len(missing)} missing, {len(unexpected)} unexpected)"
         raise StoreError(f"{store.label}: store {' and '.join(problems)}{counts}")
+    return expected
 
 
 def compress_model_inplace(
@@ -138,8 +139,7 @@ def compress_model_inplace(
     which is execution order for sequential models; for others the read-ahead is only a less
     useful guess, never a change in results). Fetched chunks stay in the store, compressed,
     as they would after one forward anyway."""
-    check_keys(model, store)
-    expected = set(model.state_dict().keys())
+    expected = check_keys(model, store)
     if engine is None:
         engine = Engine()
     replaced: set[str] = set()

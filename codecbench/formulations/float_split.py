@@ -69,8 +69,9 @@ class FloatSplitFormulation(Formulation):
         )
 
     def check_ras(self, ras: RAS) -> None:
-        width = 8 * dtype_of(ras.dtype).itemsize
-        if not is_float(dtype_of(ras.dtype)):
+        dtype = dtype_of(ras.dtype)
+        width = 8 * dtype.itemsize
+        if not is_float(dtype):
             raise CorruptDataError(f"float-split: tensor dtype {ras.dtype} is not a float")
         high_bits = ras.meta.get("high_bits")
         if type(high_bits) is not int or not 1 <= high_bits <= width:
