@@ -1,4 +1,4 @@
-"""The executor engine: pipelined decode, decoded-unit cache, profile, opt-in sparse compute.
+"""The executor engine: pipelined decode, decoded-unit cache, profile (fast mode: tests/test_fast_mode.py).
 
 Bit-exactness with every registered codec (cache on and off, threads on and off) on small
 stores; performance is the benchmark's business (benchmarks/executor.py), not asserted here.
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tinynet import TinyNet
+from tinynet import TinyNet, pruned_tinynet
 
 import codecbench
 from codecbench.cli import main
@@ -28,26 +28,9 @@ from codecbench.store.config import StoreConfig
 X = torch.randn(2, 3, 20, 20, generator=torch.Generator().manual_seed(3))
 
 
-def _pruned(net: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """TinyNet's weights, 70% zeroed and the rest on 16 levels: what pq-* formulations code."""
-    state = {}
-    for name, t in net.state_dict().items():
-        if name.endswith("weight"):
-            a = t.numpy().copy()
-            cut = np.quantile(np.abs(a), 0.7)
-            levels = np.linspace(-np.abs(a).max(), np.abs(a).max(), 16).astype(np.float32)
-            q = levels[np.abs(a[..., None] - levels).argmin(-1)]
-            t = torch.from_numpy(np.where(np.abs(a) > cut, q, np.float32(0)).astype(np.float32))
-        state[name] = t
-    return state
-
-
 @pytest.fixture(scope="module")
 def pruned_net() -> TinyNet:
-    torch.manual_seed(1)
-    net = TinyNet().eval()
-    net.load_state_dict(_pruned(net))
-    return net
+    return pruned_tinynet()
 
 
 def _store(tmp_path: Path, net: torch.nn.Module, formulation: str, codec: str) -> Path:
@@ -175,18 +158,7 @@ def test_abandoned_group_iteration_returns_buffers(tmp_path: Path, pruned_net: T
         assert same_bits(model(X), pruned_net(X))
 
 
-def test_sparse_compute_is_opt_in_and_not_claimed_exact(tmp_path: Path, pruned_net: TinyNet) -> None:
-    path = _store(tmp_path, pruned_net, "pq-element", "huffman-fast")
-    model = codecbench.open(path).load_model(TinyNet(), sparse_compute=True)
-    assert all(m.computes_sparse() for m in model.modules() if isinstance(m, CompressedLinear))
-    with torch.inference_mode():
-        got, expected = model(X), pruned_net(X)
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)  # close; equal bits not promised
-    default = codecbench.open(path).load_model(TinyNet())
-    assert not any(m.computes_sparse() for m in default.modules() if isinstance(m, CompressedLinear))
-
-
-def test_cli_run_profile_cache_and_sparse_report(alexnet_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_run_profile_and_cache_report(alexnet_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = str(alexnet_store)
     assert main(["run", store, "--profile", "--cache-mb", "64", "--repeat", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

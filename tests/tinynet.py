@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,3 +26,21 @@ class TinyNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def pruned_tinynet() -> TinyNet:
+    """TinyNet (seed 1) with its weights 70% zeroed and the rest on 16 levels: what the pq-*
+    formulations code."""
+    torch.manual_seed(1)
+    net = TinyNet().eval()
+    state = {}
+    for name, t in net.state_dict().items():
+        if name.endswith("weight"):
+            a = t.numpy().copy()
+            cut = np.quantile(np.abs(a), 0.7)
+            levels = np.linspace(-np.abs(a).max(), np.abs(a).max(), 16).astype(np.float32)
+            q = levels[np.abs(a[..., None] - levels).argmin(-1)]
+            t = torch.from_numpy(np.where(np.abs(a) > cut, q, np.float32(0)).astype(np.float32))
+        state[name] = t
+    net.load_state_dict(state)
+    return net

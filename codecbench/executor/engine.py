@@ -1,6 +1,6 @@
 """The executor's engine: a pipeline that extracts and decodes the next unit groups on worker
 threads while the current group computes, reusable group buffers, the decoded-unit cache, the
-per-layer profile, and the opt-in sparse compute of ``pq-*`` linear layers.
+per-layer profile, and fast mode: ``pq-*`` linear layers computed from their tuples.
 
 Pipeline. A compressed layer asks :meth:`Engine.groups` for its weights. The engine submits
 the first ``depth`` groups to a pool of ``workers`` threads; each task ``extract``s a group's
@@ -31,11 +31,20 @@ evicts every group just before it is needed again (a cyclic scan: zero hits); th
 budget of a fraction of the model gives about that fraction of hits. Hits, misses,
 evictions and refusals are counted (``run --json``).
 
-Sparse compute (``sparse=True``, off by default). A linear layer whose formulation can compute
-it from its symbols (the ``can_sparse_linear`` capability: ``pq-*`` float32 matrices, from their
-``(gap, entry)`` tuples, accumulating only the nonzeros) never builds its dense weights, but it
-sums in a different order than torch's dense kernel: its results are NOT bit-identical to the
-dense model (close in float terms). ``run --sparse-compute --check`` reports that honestly.
+Fast mode (``fast=True``, off by default: exact mode is the default). A linear layer whose
+formulation can compute it from its symbols (the ``can_sparse_linear`` capability: ``pq-*``
+float32 matrices, from their ``(gap, entry)`` tuples, accumulating only the nonzeros) never
+builds its dense weights: each worker task takes a group of rows, and where the pair has a
+fused decoder with ``linear`` (pq-* with raw or huffman-fast) the codec's bytes are decoded a
+chunk at a time into an L1 buffer and accumulated at once, else the group is extracted, then
+accumulated. It sums in another order than torch's dense kernel, so its results are NOT
+bit-identical to the dense model; ``run --mode fast --check`` checks every output element of
+every fast layer against the forward error bound of a dot product instead
+(:mod:`codecbench.executor.bound`). Conv layers stay on the exact path in fast mode. A conv
+from the tuples (im2col, then this walk with one column per output position) was measured on
+one thread at about exact mode's time per layer (pruned AlexNet features.3 / .6 / .8: 28 / 12 /
+33 ms against 26 / 10 / 39 ms for fused decode + torch's conv on 2 threads, a noisy
+machine): not yet a win, so not wired in.
 
 Errors. Anything raised while a layer's tensor is fetched, its groups are selected, extracted
 or decoded surfaces as one line naming the store, the tensor, its formulation and codec, and
@@ -56,6 +65,7 @@ import numpy as np
 import torch
 
 from codecbench.dtypes import to_torch
+from codecbench.errors import PluginError
 from codecbench.formulations.base import DEFAULT_GROUP_WEIGHTS
 from codecbench.fused import decode_span
 
@@ -65,6 +75,8 @@ LINEAR_GROUP_WEIGHTS = 1 << 20
 #: weights per group of a conv layer: larger, as each group's conv re-reads its whole input
 CONV_GROUP_WEIGHTS = DEFAULT_GROUP_WEIGHTS
 DEFAULT_WORKERS = max(1, min(2, os.cpu_count() or 1))
+#: fast mode's row groups per worker: a few, so that the workers finish together
+FAST_GROUPS_PER_WORKER = 4
 DEFAULT_DEPTH = 2
 
 _TORCH_DTYPES = {
@@ -96,10 +108,12 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 class LayerStats:
     """Seconds spent per layer, summed over forwards. ``select`` and ``extract`` (the codec's
     queries), ``decode`` (the formulation) run on the workers; ``wait`` (blocked on a worker)
-    and ``compute`` (conv/linear on a group, sparse kernels included) on the calling thread;
+    and ``compute`` (conv/linear on a group, fast-mode kernels included) on the calling thread;
     ``wall`` is the layer's elapsed time, less than the sum when work overlaps. ``path``: how its
     groups were decoded: ``fused`` (one kernel from the codec's bytes into the weights, timed
-    as decode), ``plain`` (extract, then decode) or ``sparse`` (computed from the symbols)."""
+    as decode), ``plain`` (extract, then decode), ``fast`` (fast mode: output accumulated from the
+    symbols, one fused kernel, timed as compute) or ``fast-plain`` (fast mode: extract, then
+    accumulate)."""
 
     name: str
     path: str = ""
@@ -197,8 +211,8 @@ class Engine:
 
     ``workers``: threads that extract and decode (0: everything on the calling thread, in
     order, no overlap). ``depth``: groups in flight ahead of the one computing (>= 1).
-    ``cache_bytes``: decoded-unit cache budget (0: nothing kept). ``sparse``: compute ``pq-*``
-    linear layers from the sparse form (not bit-exact). ``profile``: collect :class:`LayerStats`.
+    ``cache_bytes``: decoded-unit cache budget (0: nothing kept). ``fast``: fast mode, ``pq-*``
+    linear layers computed from their tuples (not bit-exact). ``profile``: collect :class:`LayerStats`.
     """
 
     def __init__(
@@ -207,12 +221,12 @@ class Engine:
         workers: int = DEFAULT_WORKERS,
         depth: int = DEFAULT_DEPTH,
         cache_bytes: int = 0,
-        sparse: bool = False,
+        fast: bool = False,
         profile: bool = False,
     ) -> None:
         if workers < 0 or depth < 1:
             raise ValueError("workers must be >= 0 and depth >= 1")
-        self.workers, self.depth, self.sparse, self.profile = int(workers), int(depth), bool(sparse), bool(profile)
+        self.workers, self.depth, self.fast, self.profile = int(workers), int(depth), bool(fast), bool(profile)
         self.cache = GroupCache(cache_bytes)
         self.stats: dict[str, LayerStats] = {}
         self.epoch = 0
@@ -298,7 +312,7 @@ class Engine:
 
     def _start_next(self, layer: Any) -> None:
         nxt = getattr(layer, "next_layer", None)
-        if nxt is None or (self.sparse and getattr(nxt, "computes_sparse", lambda: False)()):
+        if nxt is None or (self.fast and getattr(nxt, "computes_fast", lambda: False)()):
             return
         try:
             run = _LayerRun(self, nxt)
@@ -310,7 +324,7 @@ class Engine:
         if stale is not None:
             stale.drain()
 
-    def sparse_linear(self, layer: Any, x: torch.Tensor) -> torch.Tensor:
+    def fast_linear(self, layer: Any, x: torch.Tensor) -> torch.Tensor:
         """``F.linear`` computed from the ``(gap, entry)`` tuples of a ``pq-*`` layer, a group
         per worker task. NOT bit-identical to the dense model (different summation order)."""
         opened = layer.fetch()
@@ -318,22 +332,21 @@ class Engine:
             source.prefetch()
         stats = self.layer_stats(layer.profile_name) if self.profile else None
         started = time.perf_counter()
-        spans = layer.spans(opened)
-        cuts = layer.cuts
+        cuts, spans = layer.fast_groups(opened, FAST_GROUPS_PER_WORKER * max(1, self.workers))
         lead = x.shape[:-1]
         x2 = x.reshape(-1, x.shape[-1])
         xt = np.ascontiguousarray(x2.numpy().T)  # (in_features, batch): one row per weight column
         out = np.empty((layer.out_features, x2.shape[0]), dtype=np.float32)
         if stats is not None:
-            stats.path = "sparse"
+            stats.path = "fast" if getattr(opened.fused, "computes_linear", False) else "fast-plain"
             stats.calls += 1
             stats.select += time.perf_counter() - started
         args = [(opened, int(a), int(b), cuts[j], cuts[j + 1], xt, out) for j, (a, b) in enumerate(spans)]
         if self.workers == 0 or len(args) < 2:
-            results = [_sparse_group(*a) for a in args]
+            results = [_fast_group(*a) for a in args]
         else:
             t0 = time.perf_counter()
-            results = list(_pool(self.workers).map(lambda a: _sparse_group(*a), args))
+            results = list(_pool(self.workers).map(lambda a: _fast_group(*a), args))
             if stats is not None:
                 stats.wait += time.perf_counter() - t0
         y = torch.from_numpy(out.T.copy())
@@ -489,14 +502,23 @@ def _decode_group(
     return t1 - t0, time.perf_counter() - t1, int(symbols.size), None
 
 
-def _sparse_group(opened: Any, start: int, stop: int, k0: int, k1: int, xt: np.ndarray, out: np.ndarray):
-    """Worker task: a group's rows of ``x @ W.T`` from its symbols, by the formulation's own
-    sparse compute. Returns ``(extract seconds, compute seconds, symbols)``."""
+def _fast_group(opened: Any, start: int, stop: int, k0: int, k1: int, xt: np.ndarray, out: np.ndarray):
+    """Worker task: a group's rows of ``x @ W.T`` from its symbols: the fused decoder's
+    ``linear`` where the pair has one, else extract, then the formulation's ``sparse_linear``
+    (which also raises the plain path's own error when the fused kernel meets a corruption).
+    Returns ``(extract seconds, compute seconds, symbols)``."""
+    fused = opened.fused if getattr(opened.fused, "computes_linear", False) else None
+    rows = out[k0:k1]
     try:
+        t0 = time.perf_counter()
+        if fused is not None and fused.linear(opened.ras, opened.sequence, start, stop, k0, k1, xt, rows) == 0:
+            return 0.0, time.perf_counter() - t0, stop - start
         t0 = time.perf_counter()
         symbols = opened.sequence.extract(start, stop)
         t1 = time.perf_counter()
-        opened.formulation.sparse_linear(opened.ras, symbols, k0, k1, xt, out[k0:k1])
+        opened.formulation.sparse_linear(opened.ras, symbols, k0, k1, xt, rows)
+        if fused is not None:  # the fused kernel saw a corruption the plain path did not: a bug
+            raise PluginError(f"fused decoder {fused.name} disagrees with the plain path")
     except Exception as exc:
         raise opened.failure(exc) from exc
     return t1 - t0, time.perf_counter() - t1, int(symbols.size)

@@ -12,10 +12,15 @@ The record (``run --json`` prints it as is):
   the interpreter with torch and codecbench imported), ``forward_rss_mb`` (what the forward
   passes added at their peak, the model load's transients excluded; Linux only, else None),
   ``stored_bytes``, and for compressed runs ``workset_peak_bytes`` and ``cache``;
-- compressed runs: ``sparse_compute``, ``workers``, ``depth``; with ``profile``, per-layer
-  seconds (``profile``); with ``shapes``, ``activation_bytes`` (one more untimed pass);
-- with ``check``: ``dense_seconds``, ``bit_identical`` and, when they differ, ``max_abs_diff``
-  (and ``tolerance``/``within_tolerance``), and ``passed``: what ``run --check`` exits on.
+- compressed runs: ``compute`` (``exact`` or ``fast``), ``fast_layers`` (the layers fast mode
+  computed from their tuples; empty in exact mode, and in fast mode on a store with no
+  ``pq-*`` linear layer, which then runs exactly), ``workers``, ``depth``; with ``profile``,
+  per-layer seconds (``profile``); with ``shapes``, ``activation_bytes`` (one more untimed pass);
+- with ``check``: ``dense_seconds``, ``bit_identical`` and, when they differ, ``max_abs_diff``;
+  in fast mode also ``bound`` (per fast layer, the largest observed fraction of the forward
+  error bound: :mod:`codecbench.executor.bound`) and ``top1_agreement`` (agreement with the dense model
+  over 64 seeded inputs); and ``passed``: what ``run --check`` exits on (exact mode: bit-identical;
+  fast mode: every element within its bound and every top-1 equal).
 """
 
 from __future__ import annotations
@@ -32,9 +37,11 @@ import torch
 from torch import nn
 
 from codecbench.errors import CodecbenchError, ConfigError
+from codecbench.executor.bound import check_layers, top1_agreement
 from codecbench.executor.engine import CONV_GROUP_WEIGHTS, DEFAULT_DEPTH, DEFAULT_WORKERS
 from codecbench.executor.runner import (
     INPUT_SHAPE,
+    MODES,
     model_engine,
     open_model_store,
     same_bits,
@@ -64,9 +71,8 @@ class RunOptions:
     cache_mb: float = 0.0
     workers: int | None = None
     depth: int | None = None
-    sparse_compute: bool = False
-    #: with ``check``: accept outputs within this fraction of max|dense| (NOT bit-identical)
-    tolerance: float | None = None
+    #: ``exact`` (bit-identical to the dense model) or ``fast`` (pq-* linear layers from their tuples)
+    compute: str = "exact"
     profile: bool = False
     #: also measure the largest activation (one more untimed pass, after timing)
     shapes: bool = False
@@ -85,10 +91,10 @@ class RunOptions:
             raise ConfigError("--group-weights must be >= 1")
         if self.cache_mb < 0 or (self.workers is not None and self.workers < 0) or (self.depth or 1) < 1:
             raise ConfigError("--cache-mb and --workers must be >= 0, --depth >= 1")
-        if self.tolerance is not None and (not self.check or self.tolerance < 0):
-            raise ConfigError("--tolerance needs --check and a value >= 0")
-        if self.dense and (self.sparse_compute or self.profile or self.cache_mb):
-            raise ConfigError("--dense runs the plain torch model: no --sparse-compute, --profile or --cache-mb")
+        if self.compute not in MODES:
+            raise ConfigError(f"--mode must be one of {', '.join(MODES)}, not {self.compute!r}")
+        if self.dense and (self.compute != "exact" or self.profile or self.cache_mb):
+            raise ConfigError("--dense runs the plain torch model: no --mode fast, --profile or --cache-mb")
         if self.input_shape is not None and (not self.input_shape or min(self.input_shape) < 1):
             raise ConfigError("--input-shape must be positive sizes, e.g. 3,224,224")
 
@@ -151,7 +157,7 @@ def run_model(options: RunOptions) -> dict[str, Any]:
             cache_bytes=int(options.cache_mb * (1 << 20)),
             workers=DEFAULT_WORKERS if options.workers is None else options.workers,
             depth=options.depth or DEFAULT_DEPTH,
-            sparse_compute=options.sparse_compute,
+            mode=options.compute,
             profile=options.profile,
         )
     engine = model_engine(model)
@@ -182,7 +188,8 @@ def run_model(options: RunOptions) -> dict[str, Any]:
     }
     if engine is not None:
         result.update(
-            sparse_compute=engine.sparse,
+            compute=options.compute,
+            fast_layers=fast_layers(model),
             workers=engine.workers,
             depth=engine.depth,
             cache=engine.cache.stats(),
@@ -194,13 +201,24 @@ def run_model(options: RunOptions) -> dict[str, Any]:
     if options.shapes:  # one more (untimed, batch-1) pass for the shapes, after the stats were read
         result["activation_bytes"] = activation_bytes(model, x)
     if options.check:
-        result.update(_check(store, fresh(), x, y, options.tolerance))
+        result.update(_check(store, fresh(), x, y))
+        if result["fast_layers"]:
+            result.update(_check_fast(model, store.dense_model(fresh()), x, options))
     return result
 
 
-def _check(
-    store: Any, model: nn.Module | None, x: torch.Tensor, y: torch.Tensor, tolerance: float | None
-) -> dict[str, Any]:
+def fast_layers(model: nn.Module) -> list[str]:
+    """The layers of ``model`` that fast mode computes from their tuples (float32 inputs)."""
+    from codecbench.executor.modules import CompressedLinear
+
+    return [
+        getattr(m, "profile_name", m.source.name)
+        for m in model.modules()
+        if isinstance(m, CompressedLinear) and m.computes_fast()
+    ]
+
+
+def _check(store: Any, model: nn.Module | None, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
     """The dense model's output beside ``y`` (``model``: a fresh instance to load it into, None
     for the store's built-in one): bit-identical, or how far apart."""
     dense = store.dense_model(model)
@@ -210,10 +228,20 @@ def _check(
     if not identical and y.shape == y_dense.shape and y.dtype == y_dense.dtype:
         out["max_abs_diff"] = (y.double() - y_dense.double()).abs().max().item()
         out["max_abs_dense"] = y_dense.double().abs().max().item()
-        if tolerance is not None:
-            within = out["max_abs_diff"] <= tolerance * out["max_abs_dense"]
-            out.update(tolerance=tolerance, within_tolerance=within, passed=within)
     return out
+
+
+def _check_fast(model: nn.Module, dense: nn.Module, x: torch.Tensor, options: RunOptions) -> dict[str, Any]:
+    """Fast mode's check (:mod:`codecbench.executor.bound`): each fast layer's outputs within
+    the forward error bound, and top-1 equal to the dense model's over 64 seeded inputs."""
+    layers = check_layers(model, x)
+    top1 = top1_agreement(model, dense, tuple(x.shape[1:]), x.dtype, seed=options.seed)
+    within = all(r["violations"] == 0 for r in layers)
+    return {
+        "bound": {"within": within, "layers": layers},
+        "top1_agreement": top1,
+        "passed": within and top1["agree"] == top1["inputs"],
+    }
 
 
 def profile_total(layers: list[dict[str, Any]]) -> dict[str, Any]:

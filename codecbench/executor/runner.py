@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from codecbench.dtypes import to_numpy, to_torch
-from codecbench.errors import StoreError
+from codecbench.errors import ConfigError, StoreError
 from codecbench.executor.engine import (
     CONV_GROUP_WEIGHTS,
     DEFAULT_DEPTH,
@@ -31,6 +31,8 @@ from codecbench.store.reader import StoreReader, open_store
 from codecbench.store.writer import PLAIN
 
 INPUT_SHAPE = (3, 224, 224)
+#: how compressed layers compute: bit-identical to the dense model, or pq-* linear layers from their tuples
+MODES = ("exact", "fast")
 #: compressed layers whose chunks a running layer prefetches (see :func:`compress_model_inplace`)
 DEFAULT_READAHEAD = 2
 
@@ -47,7 +49,7 @@ class ModelStore(StoreReader):
         cache_bytes: int = 0,
         workers: int = DEFAULT_WORKERS,
         depth: int = DEFAULT_DEPTH,
-        sparse_compute: bool = False,
+        mode: str = "exact",
         profile: bool = False,
     ) -> nn.Module:
         """A torch module (eval mode) whose Conv2d/Linear weights stay compressed.
@@ -59,11 +61,14 @@ class ModelStore(StoreReader):
 
         ``group_weights``: weights per unit group (default: per layer kind, see
         :mod:`codecbench.executor.modules`). ``workers``/``depth``: decode threads and groups
-        in flight; ``cache_bytes``: decoded-unit cache budget; ``sparse_compute``: compute
-        ``pq-*`` linear layers from the sparse form, NOT bit-exact; ``profile``: collect
+        in flight; ``cache_bytes``: decoded-unit cache budget; ``mode``: ``"exact"`` (outputs
+        bit-identical to the dense model) or ``"fast"`` (``pq-*`` linear layers computed from
+        their tuples, within the forward error bound, NOT bit-exact); ``profile``: collect
         per-layer timings. All in :mod:`codecbench.executor.engine`; :func:`model_engine`
         returns the model's engine (stats, cache counters).
         """
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if model is None:
             model = self._skeleton()
         compress_model_inplace(
@@ -71,9 +76,7 @@ class ModelStore(StoreReader):
             self,
             group_weights=group_weights,
             readahead=readahead,
-            engine=Engine(
-                workers=workers, depth=depth, cache_bytes=cache_bytes, sparse=sparse_compute, profile=profile
-            ),
+            engine=Engine(workers=workers, depth=depth, cache_bytes=cache_bytes, fast=mode == "fast", profile=profile),
         )
         return model.eval()
 

@@ -8,9 +8,10 @@ compiler, and two processes that start at once compile the same kernels twice.
 
 :func:`warm` calls each built-in codec (every query, on small data, once per table width) and
 each built-in (formulation, codec) pair (a tiny model compressed, then run from the store and
-decoded whole, so the plain and fused paths both compile) in ``jobs`` processes at once. A task
-is a name (:func:`task_names`): ``codec:NAME:ALPHABET`` or ``pair:FORMULATION:CODEC:DTYPE``.
-Third-party codecs are not warmed: their kernels, if any, are theirs.
+decoded whole, so the plain and fused paths both compile; pq-* pairs also in fast mode) in
+``jobs`` processes at once. A task is a name (:func:`task_names`): ``codec:NAME:ALPHABET`` or
+``pair:FORMULATION:CODEC:DTYPE``. Third-party codecs are not warmed: their kernels, if any, are
+theirs.
 
 The test suite does not run it: measured on 2 cores, the 130 s it takes before the workers
 start cost more than the compiling it saved them (the workers share numba's disk cache as they
@@ -157,6 +158,10 @@ def _warm_pair(formulation: str, codec: str, dtype: str) -> None:
             with torch.inference_mode():
                 store.load_model(model()).eval()(x)
                 store.dense_model(model()).eval()(x)
+                if formulation.startswith("pq-") and dtype == "float32":  # fast mode's kernels, batch 1 and 2
+                    fast = store.load_model(model(), mode="fast").eval()
+                    fast(x)
+                    fast(torch.cat([x, x]))
 
 
 def _weights_for(formulation: str, tensor: Any) -> Any:

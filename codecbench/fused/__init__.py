@@ -16,6 +16,11 @@ formulations. Results are bit-identical to the plain path; on corruption :func:`
 redoes the group the plain way, so the error raised is exactly the plain path's (same class,
 same message), and nothing is written outside ``out`` either way.
 
+A fused decoder may also compute a linear layer's rows for fast mode: ``computes_linear =
+True`` and :meth:`~FusedDecoder.linear` (the rows of ``x @ W.T`` accumulated from the symbols
+as the formulation's ``sparse_linear`` does, bit-identical to it; nonzero on any corruption,
+and the executor then redoes the group the plain way to raise the plain path's error).
+
 A pair without a fused decoder, and every third-party codec, takes the plain path unchanged.
 """
 
@@ -52,6 +57,17 @@ class FusedDecoder:
     def decode(self, ras: Any, sequence: Any, start: int, stop: int, k0: int, k1: int, out: np.ndarray) -> int:
         """Units ``[k0, k1)``, whose symbols are ``[start, stop)`` of ``sequence``, into ``out``
         (as ``decode_units_into`` takes it); 0, or nonzero when anything is corrupt."""
+        raise NotImplementedError
+
+    #: whether :meth:`linear` is implemented (fast mode's fused path)
+    computes_linear: ClassVar[bool] = False
+
+    def linear(
+        self, ras: Any, sequence: Any, start: int, stop: int, k0: int, k1: int, xt: np.ndarray, out: np.ndarray
+    ) -> int:
+        """Rows ``[k0, k1)`` of ``x @ W.T`` (``xt``: x transposed, ``(in_features, batch)``
+        float32; ``out``: float32 ``(k1 - k0, batch)``) as the formulation's ``sparse_linear``
+        computes them from the symbols ``[start, stop)``; 0, or nonzero when anything is corrupt."""
         raise NotImplementedError
 
 

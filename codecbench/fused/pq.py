@@ -39,10 +39,36 @@ def _with_huffman_fast(codec_state, start, stop, buffer, state) -> int:
     return _run(huffman_fast.extract_into, codec_state, start, stop, buffer, state)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add(state, chunk, offset) -> int:
+    walk, values, blocks, identity, g, n_entries, delimiter, u, block, m, acc, xt, out = state
+    return pq.sparse_chunk(chunk, walk, values, blocks, identity, g, n_entries, delimiter, u, block, m, acc, xt, out)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _run_linear(extract, codec_state, start, stop, buffer, state) -> int:
+    walk, values, blocks, identity, g, n_entries, delimiter, u, block, m, acc, xt, out = state
+    acc[:] = 0
+    status = drive(extract, codec_state, start, stop, buffer, _add, state)
+    return status if status else pq.end_sparse(walk, m, values, blocks, u, block, acc, xt, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _linear_with_raw(codec_state, start, stop, buffer, state) -> int:
+    return _run_linear(raw.extract_into, codec_state, start, stop, buffer, state)
+
+
+@numba.njit(cache=True, nogil=True)
+def _linear_with_huffman_fast(codec_state, start, stop, buffer, state) -> int:
+    return _run_linear(huffman_fast.extract_into, codec_state, start, stop, buffer, state)
+
+
 class PQFused(FusedDecoder):
     """Shared by both pq formulations and every codec with an ``extract_into``."""
 
     kernel: Any
+    linear_kernel: Any
+    computes_linear = True
 
     def decode(self, ras: Any, sequence: Any, start: int, stop: int, k0: int, k1: int, out: np.ndarray) -> int:
         m = k1 - k0
@@ -52,21 +78,36 @@ class PQFused(FusedDecoder):
         state = (pq.new_walk(), values, blocks, identity, *grammar, m, out.view(values.dtype))
         return type(self).kernel(sequence.kernel_state(), start, stop, scratch(sequence), state)
 
+    def linear(
+        self, ras: Any, sequence: Any, start: int, stop: int, k0: int, k1: int, xt: np.ndarray, out: np.ndarray
+    ) -> int:
+        m = k1 - k0
+        if m == 0 or ras.dtype != "float32":
+            return 1
+        values, blocks, identity, *grammar = pq.walk_args(ras)
+        acc = np.empty(xt.shape[1], dtype=np.float32)
+        state = (pq.new_walk(), values.view(np.float32), blocks, identity, *grammar, m, acc, xt, out)
+        return type(self).linear_kernel(sequence.kernel_state(), start, stop, scratch(sequence), state)
+
 
 class PQElementRaw(PQFused):
     formulation, codec, kernel = "pq-element", "raw", _with_raw
+    linear_kernel = _linear_with_raw
 
 
 class PQBlockRaw(PQFused):
     formulation, codec, kernel = "pq-block", "raw", _with_raw
+    linear_kernel = _linear_with_raw
 
 
 class PQElementHuffmanFast(PQFused):
     formulation, codec, kernel = "pq-element", "huffman-fast", _with_huffman_fast
+    linear_kernel = _linear_with_huffman_fast
 
 
 class PQBlockHuffmanFast(PQFused):
     formulation, codec, kernel = "pq-block", "huffman-fast", _with_huffman_fast
+    linear_kernel = _linear_with_huffman_fast
 
 
 @hookimpl
