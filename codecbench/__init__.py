@@ -51,8 +51,8 @@ def compress(
     name (``"alexnet"``, ``"vgg16"``, seeded weights). ``path`` as for :func:`open`.
 
     With no ``formulation`` and no ``config``, each tensor gets
-    :func:`codecbench.compression.default_plan`: weight-shaped floats float-split (pq-element
-    once pruned) with ``codec`` (default huffman-fast), everything else plain. ``config``: a
+    :func:`codecbench.compression.default_plan`: weight-shaped floats float-split (pq-joint
+    once pruned and shared, pq-element if pruned only) with ``codec`` (default huffman-fast), everything else plain. ``config``: a
     :class:`~codecbench.store.config.StoreConfig`, a TOML file, or its dict. ``prune``: ``True``
     (Deep Compression defaults), a :class:`~codecbench.models.prune.PruneConfig` or its TOML
     file; lossy, never implied. ``auto``: ``"size"``, ``"speed"`` or ``"balanced"`` (measure

@@ -49,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--formulation",
-        help="formulation for every weight tensor (default: per tensor, float-split for floats, pq-element "
-        "after --prune)",
+        help="formulation for every weight tensor (default: per tensor, float-split for floats, pq-joint "
+        "after --prune, pq-element after --prune without weight sharing)",
     )
     p.add_argument("--codec", help="codec for every weight tensor (default huffman-fast)")
     p.add_argument("--config", help="TOML file mapping tensor-name patterns to formulation/codec/params")

@@ -34,6 +34,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "codecbench.formulations.block",
     "codecbench.formulations.pq_element",
     "codecbench.formulations.pq_block",
+    "codecbench.formulations.pq_joint",
     "codecbench.formulations.float_split",
     "codecbench.fused.float_split",
     "codecbench.fused.pq",

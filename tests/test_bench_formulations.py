@@ -19,7 +19,7 @@ def test_quick_run_with_raw(tmp_path: Path) -> None:
     original = report["no-PQ"]["original_bytes"]
     assert original == (64 * 3 * 11 * 11 + 192 * 64 * 5 * 5 + 384 * 192 * 3 * 3) * 4
     rows = {r["formulation"]: r for r in report["no-PQ"]["rows"] + report["PQ"]["rows"]}
-    assert set(rows) == {"element", "block", "float-split", "pq-element", "pq-block"}
+    assert set(rows) == {"element", "block", "float-split", "pq-element", "pq-block", "pq-joint"}
     for row in rows.values():
         stored = row["codecs"]["raw"]["stored_bytes"]
         assert stored >= row["side_bytes"] and row["bound_bytes"] > 0

@@ -110,7 +110,9 @@ def test_bad_checkpoints_are_one_line_and_leave_nothing(tmp_path: Path, capsys: 
 def test_default_plans() -> None:
     w = np.ones((4, 4), np.float32)
     assert (default_plan(w, False).formulation, default_plan(w, False).codec) == ("float-split", "huffman-fast")
-    assert default_plan(w, True).formulation == "pq-element"
+    assert default_plan(w, True, shared_values=256).formulation == "pq-joint"
+    assert default_plan(w, True, shared_values=2**14).formulation == "pq-element"  # too many for a joint symbol
+    assert default_plan(w, True).formulation == "pq-element"  # pruned, not shared
     assert default_plan(w, False, "wavelet-tree").codec == "wavelet-tree"
     for plain in (np.ones(4, np.float32), np.ones((4, 4), np.int64), np.ones((4, 4), bool), np.ones((0, 4))):
         assert default_plan(plain, False).storage == "plain"
@@ -200,7 +202,7 @@ def test_public_compress(tmp_path: Path) -> None:
     path = codecbench.compress(model.state_dict(), tmp_path / "e.zarr", formulation="element", codec="raw")
     assert codecbench.open(path).info("3.weight")["codec"] == "raw"
     pruned = codecbench.open(codecbench.compress(model, tmp_path / "p.zarr", prune=True, codec="wavelet-tree"))
-    assert (pruned.info("3.weight")["formulation"], pruned.info("3.weight")["codec"]) == ("pq-element", "wavelet-tree")
+    assert (pruned.info("3.weight")["formulation"], pruned.info("3.weight")["codec"]) == ("pq-joint", "wavelet-tree")
     with pytest.raises(ConfigError, match="config cannot be combined"):
         codecbench.compress(model, tmp_path / "x.zarr", config={}, codec="raw")
     with pytest.raises(ConfigError, match="unknown codec 'zip'"):

@@ -90,6 +90,14 @@ class TestPQBlock(FormulationConformance):
     fixed_unit_length = False
 
 
+class TestPQJoint(FormulationConformance):
+    formulation_name = "pq-joint"
+    distribution = "codecbench"
+    params = {"gap_bits": 1}  # gaps overflow: fillers everywhere
+    dtypes = FLOATS_AND_INTS
+    fixed_unit_length = False
+
+
 class TestFloatSplit(FormulationConformance):
     formulation_name = "float-split"
     distribution = "codecbench"

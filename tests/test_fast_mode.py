@@ -50,6 +50,7 @@ def _store(tmp_path: Path, net: torch.nn.Module, formulation: str, codec: str) -
         ("pq-element", "huffman-fast"),
         ("pq-element", "raw"),
         ("pq-block", "huffman-fast"),
+        ("pq-joint", "huffman-fast"),
         ("pq-element", "wavelet-tree"),
     ],
 )
@@ -93,7 +94,7 @@ def _pruned_matrix(seed: int, shape: tuple[int, int], density: float) -> np.ndar
     return w
 
 
-@pytest.mark.parametrize("formulation", ["pq-element", "pq-block"])
+@pytest.mark.parametrize("formulation", ["pq-element", "pq-block", "pq-joint"])
 @pytest.mark.parametrize("codec", ["raw", "huffman-fast"])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_fused_linear_is_the_plain_sparse_linear_bit_for_bit(formulation: str, codec: str, batch: int) -> None:
@@ -103,7 +104,7 @@ def test_fused_linear_is_the_plain_sparse_linear_bit_for_bit(formulation: str, c
     registry = get_registry()
     w = _pruned_matrix(batch, (64, 2000), 0.12)
     form = registry.formulation(formulation)
-    ras = form.encode(w, gap_bits=3)
+    ras = form.encode(w, gap_bits=3)  # pq-joint: 3 gap + 4 entry bits
     coder = registry.codec(codec)
     seq = coder.open(coder.encode(ras.symbols, ras.alphabet_size))
     fused = registry.fused(formulation, codec)
@@ -184,13 +185,17 @@ def test_mode_errors_are_one_line(tmp_path: Path, tiny_net: TinyNet, capsys: pyt
         codecbench.open(store).load_model(TinyNet(), mode="quick")
 
 
-@pytest.mark.parametrize("codec", ["raw", "huffman-fast"])
-def test_corrupted_payloads_fail_alike_in_both_modes(tmp_path: Path, pruned: TinyNet, codec: str) -> None:
+@pytest.mark.parametrize(
+    ("formulation", "codec"), [("pq-element", "raw"), ("pq-element", "huffman-fast"), ("pq-joint", "huffman-fast")]
+)
+def test_corrupted_payloads_fail_alike_in_both_modes(
+    tmp_path: Path, pruned: TinyNet, formulation: str, codec: str
+) -> None:
     """Random byte flips in a layer's payload: fast mode (the fused kernel, then the plain path
     on a corruption) raises exactly the error exact mode raises, naming the tensor, or both
     succeed; the walk's checks keep every read of the input and every write of the output
     inside the unit (a gap past the unit, an entry past the dictionary are errors)."""
-    store = codecbench.open(_store(tmp_path, pruned, "pq-element", codec))
+    store = codecbench.open(_store(tmp_path, pruned, formulation, codec))
     opened = store.open_tensor("head.0.weight")
     coder = get_registry().codec(codec)
     ras, n = opened.ras, opened.ras.n_units

@@ -27,7 +27,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
 STORES = MANIFEST["stores"]
 
-BUILTIN_FORMULATIONS = ["element", "block", "pq-element", "pq-block", "float-split"]
+BUILTIN_FORMULATIONS = ["element", "block", "pq-element", "pq-block", "float-split", "pq-joint"]
 BUILTIN_CODECS = [
     ("raw", {}),
     ("wavelet-tree", {"shape": "huffman"}),

@@ -218,12 +218,14 @@ FORMULATION_DTYPES = {
     "block": ["float32", "bfloat16", "int8"],
     "pq-element": ["float32", "float16"],
     "pq-block": ["float32", "int8"],
+    "pq-joint": ["float32", "bfloat16"],
     "float-split": ["float32", "float16", "bfloat16", "float64"],
 }
 FORMULATION_PARAMS = {
     "block": [{}, {"block_size": 3}],
     "pq-element": [{}, {"gap_bits": 1}],
     "pq-block": [{}, {"block_size": 2, "gap_bits": 1}],
+    "pq-joint": [{}, {"gap_bits": 1}],
     "float-split": [{}, {"high_bits": 3}],
 }
 
@@ -431,6 +433,7 @@ STORE_PLANS = [
     ("pq-element", "huffman-fast", {"sync_every": 64, "count_every": 256}),
     ("pq-block", "raw", {}),
     ("pq-block", "wavelet-tree", {"shape": "huffman"}),
+    ("pq-joint", "huffman-fast", {}),
     ("float-split", "huffman-fast", {}),
     ("float-split", "wavelet-tree", {"shape": "balanced"}),
 ]

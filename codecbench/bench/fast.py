@@ -2,12 +2,12 @@
 
 Usage::
 
-    python -m codecbench.bench.fast [--models alexnet,vgg16] [--codecs huffman-fast,raw,wavelet-tree]
-                                    [--batches 1,8] [--repeat 5] [--weights init:0] [--workdir DIR]
-                                    [--json out.json]
+    python -m codecbench.bench.fast [--models alexnet,vgg16] [--formulations pq-joint,pq-element]
+                                    [--codecs huffman-fast,raw,wavelet-tree] [--batches 1,8]
+                                    [--repeat 5] [--weights init:0] [--workdir DIR] [--json out.json]
 
 Per model: ``compress MODEL --prune`` (Deep Compression defaults: conv keep 0.4 / 8 bits, fc
-keep 0.1 / 5 bits) into one ``pq-element`` store per codec. Per store and batch, in fresh
+keep 0.1 / 5 bits) into one store per formulation and codec. Per store and batch, in fresh
 processes (:func:`codecbench.bench.harness.run_in_process`, ``codecbench run``'s own function),
 the median of ``--repeat`` forwards after one warm-up, of: the dense model, exact mode, fast
 mode; dense and compressed runs alternate so machine noise hits both. Printed as ratios to
@@ -35,19 +35,21 @@ from pathlib import Path
 from typing import Any
 
 from codecbench.bench.harness import machine_info, run_in_process
-from codecbench.executor.run import RunOptions
+from codecbench.executor.run import RunOptions, stored_bytes
+from codecbench.executor.runner import open_model_store
 
 DEFAULT_CODECS = ("huffman-fast", "raw", "wavelet-tree")
+DEFAULT_FORMULATIONS = ("pq-joint", "pq-element")
 
 
-def build_store(model: str, codec: str, weights: str, workdir: Path) -> Path:
+def build_store(model: str, formulation: str, codec: str, weights: str, workdir: Path) -> Path:
     from codecbench.compression import compress_model
     from codecbench.models.prune import PruneConfig
     from codecbench.store.config import StoreConfig
 
-    path = workdir / f"{model}-pq-element-{codec}.zarr"
+    path = workdir / f"{model}-{formulation}-{codec}.zarr"
     if not path.exists():
-        config = StoreConfig.simple("pq-element", codec)
+        config = StoreConfig.simple(formulation, codec)
         compress_model(model, weights, path, config, progress=False, prune=PruneConfig())
     return path
 
@@ -103,11 +105,12 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"machine": machine_info(), "weights": args.weights, "repeat": args.repeat, "models": {}}
     for model in args.models:
         rows: dict[str, Any] = {}
-        for codec in args.codecs:
+        for formulation, codec in [(f, c) for f in args.formulations for c in args.codecs]:
+            pair = f"{formulation}/{codec}"
             t0 = time.perf_counter()
-            store = build_store(model, codec, args.weights, workdir)
-            print(f"[{model}] {codec}: store built in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-            row: dict[str, Any] = {"batches": {}}
+            store = build_store(model, formulation, codec, args.weights, workdir)
+            print(f"[{model}] {pair}: store built in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+            row: dict[str, Any] = {"stored_bytes": stored_bytes(open_model_store(store)), "batches": {}}
             for batch in args.batches:
                 common = {"store": str(store), "batch": batch, "repeat": args.repeat, "warmup": 1}
                 dense = run_in_process(RunOptions(**common, dense=True))["seconds"]
@@ -128,7 +131,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                     "paths": {layer["name"]: layer["path"] for layer in profiled["profile"]["layers"]},
                 }
                 print(
-                    f"[{model}] {codec} batch {batch}: dense {dense * 1e3:.1f} ms, exact {exact / dense:.2f}x, "
+                    f"[{model}] {pair} batch {batch}: dense {dense * 1e3:.1f} ms, exact {exact / dense:.2f}x, "
                     f"fast {fast / dense:.2f}x; fc layers fast {fc_fast * 1e3:.1f} ms = {fc_fast / fc_dense:.2f}x "
                     f"their dense {fc_dense * 1e3:.1f} ms",
                     file=sys.stderr,
@@ -139,7 +142,14 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 "bound": {r["name"]: r["max_fraction"] for r in check["bound"]["layers"]},
                 "top1_agreement": check["top1_agreement"],
             }
-            rows[codec] = row
+            fractions = ", ".join(f"{k} {v:.2e}" for k, v in row["check"]["bound"].items())
+            top1 = check["top1_agreement"]
+            verdict = "passed" if check["passed"] else "FAILED"
+            print(
+                f"[{model}] {pair} check {verdict}: {fractions}; top-1 {top1['agree']}/{top1['inputs']}",
+                file=sys.stderr,
+            )
+            rows[pair] = row
         out["models"][model] = rows
     return out
 
@@ -147,25 +157,27 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 def report(results: dict[str, Any]) -> str:
     lines = [f"weights {results['weights']}, median of {results['repeat']} forwards after one warm-up, fresh processes"]
     lines.append("")
-    lines.append("| model | codec | batch | dense ms | exact / dense | fast / dense | fc layers: fast / dense |")
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append(
+        "| model | pair | stored MB | batch | dense ms | exact / dense | fast / dense | fc layers: fast / dense |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|")
     for model, rows in results["models"].items():
-        for codec, row in rows.items():
+        for pair, row in rows.items():
             for batch, r in row["batches"].items():
                 lines.append(
-                    f"| {model} | {codec} | {batch} | {r['dense_s'] * 1e3:.1f} | {r['exact_vs_dense']:.2f}x | "
-                    f"{r['fast_vs_dense']:.2f}x | {r['fc_fast_vs_dense']:.2f}x "
+                    f"| {model} | {pair} | {row['stored_bytes'] / 1e6:.2f} | {batch} | {r['dense_s'] * 1e3:.1f} | "
+                    f"{r['exact_vs_dense']:.2f}x | {r['fast_vs_dense']:.2f}x | {r['fc_fast_vs_dense']:.2f}x "
                     f"({r['fc_fast_s'] * 1e3:.1f} / {r['fc_dense_s'] * 1e3:.1f} ms) |"
                 )
     lines.append("")
     lines.append("check (`run --mode fast --check`, batch 1): largest fraction of the error bound per fast layer")
     for model, rows in results["models"].items():
-        for codec, row in rows.items():
+        for pair, row in rows.items():
             c = row["check"]
             fractions = ", ".join(f"{k} {v:.2e}" for k, v in c["bound"].items())
             top1 = c["top1_agreement"]
             verdict = "passed" if c["passed"] else "FAILED"
-            lines.append(f"- {model} {codec}: {verdict}; {fractions}; top-1 {top1['agree']}/{top1['inputs']}")
+            lines.append(f"- {model} {pair}: {verdict}; {fractions}; top-1 {top1['agree']}/{top1['inputs']}")
     return "\n".join(lines)
 
 
@@ -176,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     p = argparse.ArgumentParser(prog="python -m codecbench.bench.fast", description=__doc__.split("\n\n")[0])
     p.add_argument("--models", type=lambda s: s.split(","), default=["alexnet", "vgg16"])
+    p.add_argument("--formulations", type=lambda s: s.split(","), default=list(DEFAULT_FORMULATIONS))
     p.add_argument("--codecs", type=lambda s: s.split(","), default=list(DEFAULT_CODECS))
     p.add_argument("--batches", type=lambda s: [int(b) for b in s.split(",")], default=[1, 8])
     p.add_argument("--repeat", type=int, default=5)

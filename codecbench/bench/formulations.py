@@ -44,7 +44,7 @@ from codecbench.store import chunk
 from codecbench.succinct.entropy import h0
 
 NO_PQ = ("element", "block", "float-split")
-PQ = ("pq-element", "pq-block")
+PQ = ("pq-element", "pq-block", "pq-joint")
 PRUNE_BUDGET_S = 10.0
 
 

@@ -40,11 +40,11 @@ chunk at a time into an L1 buffer and accumulated at once, else the group is ext
 accumulated. It sums in another order than torch's dense kernel, so its results are NOT
 bit-identical to the dense model; ``run --mode fast --check`` checks every output element of
 every fast layer against the forward error bound of a dot product instead
-(:mod:`codecbench.executor.bound`). Conv layers stay on the exact path in fast mode. A conv
-from the tuples (im2col, then this walk with one column per output position) was measured on
-one thread at about exact mode's time per layer (pruned AlexNet features.3 / .6 / .8: 28 / 12 /
-33 ms against 26 / 10 / 39 ms for fused decode + torch's conv on 2 threads, a noisy
-machine): not yet a win, so not wired in.
+(:mod:`codecbench.executor.bound`). Conv layers stay on the exact path in fast mode: a conv
+from the tuples (im2col, then this accumulation with one column per output position, both
+workers) measured 69.5 ms over pruned AlexNet's five convs at batch 1, against 27.4 ms for
+fused decode + torch's conv and 22.0 ms for torch's conv on dense weights (pq-joint,
+huffman-fast, 2026-12-03): the dense kernel's blocking beats skipping 60% of the products.
 
 Errors. Anything raised while a layer's tensor is fetched, its groups are selected, extracted
 or decoded surfaces as one line naming the store, the tensor, its formulation and codec, and
@@ -75,8 +75,10 @@ LINEAR_GROUP_WEIGHTS = 1 << 20
 #: weights per group of a conv layer: larger, as each group's conv re-reads its whole input
 CONV_GROUP_WEIGHTS = DEFAULT_GROUP_WEIGHTS
 DEFAULT_WORKERS = max(1, min(2, os.cpu_count() or 1))
-#: fast mode's row groups per worker: a few, so that the workers finish together
-FAST_GROUPS_PER_WORKER = 4
+#: fast mode's row groups per worker. One: a task costs ~0.1 ms of dispatch besides its work, and
+#: measured on pruned AlexNet (pq-joint, batch 1) the forward took 46.9 ms with 1 group per
+#: worker against 52.8 ms with 2 and 51.4 ms with 4 (imbalance between halves costs less)
+FAST_GROUPS_PER_WORKER = 1
 DEFAULT_DEPTH = 2
 
 _TORCH_DTYPES = {

@@ -127,9 +127,8 @@ class _CompressedLayer(nn.Module):
 
     def fast_groups(self, opened: OpenedTensor, groups: int) -> tuple[list[int], list[tuple[int, int]]]:
         """Fast mode's unit groups, ``groups`` about equal ones (a task accumulates whole rows
-        into the output and needs no weight buffer, so there is no cache-sized bound to keep;
-        measured on AlexNet fc6 with 2 workers: 2 groups 13.7 ms, 16 groups 15.2 ms, 64 groups
-        19.5 ms), as ``(cuts, spans)``; kept."""
+        into the output and needs no weight buffer, so there is no cache-sized bound to keep:
+        few groups, few calls; see ``engine.FAST_GROUPS_PER_WORKER``), as ``(cuts, spans)``; kept."""
         if self._fast is None or self._fast[0] is not opened:
             n = self.out_units
             cuts = sorted({int(c) for c in np.linspace(0, n, max(1, min(groups, n)) + 1)})

@@ -39,7 +39,7 @@ CODECS: dict[str, list[dict[str, Any]]] = {
 }
 #: one alphabet per table width huffman-fast builds (entries of 16, 32 and 64 bits)
 ALPHABETS = (2, 257, 2**32)
-FORMULATIONS = ("element", "block", "pq-element", "pq-block", "float-split")
+FORMULATIONS = ("element", "block", "pq-element", "pq-block", "pq-joint", "float-split")
 #: float-split keeps every float dtype; the others are warmed on float32
 FLOAT_SPLIT_DTYPES = ("bfloat16", "float16", "float64")
 #: tasks that compile the most (huffman-fast's kernels) first, so jobs finish together

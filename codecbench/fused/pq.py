@@ -1,4 +1,4 @@
-"""``pq-element`` and ``pq-block`` fused with ``raw`` and ``huffman-fast``: each chunk of (gap, entry) symbols
+"""``pq-element``, ``pq-block`` and ``pq-joint`` fused with ``raw`` and ``huffman-fast``: each chunk of (gap, entry) symbols
 extracted into a small buffer and walked at once, the walk's position carried from chunk to
 chunk (:mod:`codecbench.fused`)."""
 
@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 from codecbench.codecs import huffman_fast, raw
-from codecbench.formulations import pq
+from codecbench.formulations import pq, pq_joint
 from codecbench.fused import FusedDecoder, drive, scratch
 from codecbench.hookspecs import hookimpl
 
@@ -63,6 +63,54 @@ def _linear_with_huffman_fast(codec_state, start, stop, buffer, state) -> int:
     return _run_linear(huffman_fast.extract_into, codec_state, start, stop, buffer, state)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _place_joint(state, chunk, offset) -> int:
+    walk, values, eb, n_entries, delimiter, u, m, out = state
+    return pq_joint.place_chunk(chunk, walk, values, eb, n_entries, delimiter, u, m, out)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _run_joint(extract, codec_state, start, stop, buffer, state) -> int:
+    walk, values, eb, n_entries, delimiter, u, m, out = state
+    out[:] = 0
+    status = drive(extract, codec_state, start, stop, buffer, _place_joint, state)
+    return status if status else pq_joint.end_place(walk, m)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_joint(state, chunk, offset) -> int:
+    walk, values, eb, n_entries, delimiter, u, m, acc, xt, out = state
+    return pq_joint.sparse_chunk(chunk, walk, values, eb, n_entries, delimiter, u, m, acc, xt, out)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _run_joint_linear(extract, codec_state, start, stop, buffer, state) -> int:
+    walk, values, eb, n_entries, delimiter, u, m, acc, xt, out = state
+    acc[:] = 0
+    status = drive(extract, codec_state, start, stop, buffer, _add_joint, state)
+    return status if status else pq_joint.end_sparse(walk, m, values, u, acc, xt, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _joint_with_raw(codec_state, start, stop, buffer, state) -> int:
+    return _run_joint(raw.extract_into, codec_state, start, stop, buffer, state)
+
+
+@numba.njit(cache=True, nogil=True)
+def _joint_with_huffman_fast(codec_state, start, stop, buffer, state) -> int:
+    return _run_joint(huffman_fast.extract_into, codec_state, start, stop, buffer, state)
+
+
+@numba.njit(cache=True, nogil=True)
+def _joint_linear_with_raw(codec_state, start, stop, buffer, state) -> int:
+    return _run_joint_linear(raw.extract_into, codec_state, start, stop, buffer, state)
+
+
+@numba.njit(cache=True, nogil=True)
+def _joint_linear_with_huffman_fast(codec_state, start, stop, buffer, state) -> int:
+    return _run_joint_linear(huffman_fast.extract_into, codec_state, start, stop, buffer, state)
+
+
 class PQFused(FusedDecoder):
     """Shared by both pq formulations and every codec with an ``extract_into``."""
 
@@ -110,6 +158,43 @@ class PQBlockHuffmanFast(PQFused):
     linear_kernel = _linear_with_huffman_fast
 
 
+class PQJointFused(FusedDecoder):
+    """``pq-joint`` with every codec with an ``extract_into``: one symbol per tuple."""
+
+    kernel: Any
+    linear_kernel: Any
+    computes_linear = True
+
+    def decode(self, ras: Any, sequence: Any, start: int, stop: int, k0: int, k1: int, out: np.ndarray) -> int:
+        m = k1 - k0
+        if m == 0:
+            return 1  # nothing to place: the plain path checks the span is empty
+        values, eb, n_entries, delimiter, u = pq_joint.walk_args(ras)
+        state = (pq.new_walk(), values, eb, n_entries, delimiter, u, m, out.view(values.dtype))
+        return type(self).kernel(sequence.kernel_state(), start, stop, scratch(sequence), state)
+
+    def linear(
+        self, ras: Any, sequence: Any, start: int, stop: int, k0: int, k1: int, xt: np.ndarray, out: np.ndarray
+    ) -> int:
+        m = k1 - k0
+        if m == 0 or ras.dtype != "float32":
+            return 1
+        values, eb, n_entries, delimiter, u = pq_joint.walk_args(ras)
+        acc = np.empty(xt.shape[1], dtype=np.float32)
+        state = (pq.new_walk(), values.view(np.float32), eb, n_entries, delimiter, u, m, acc, xt, out)
+        return type(self).linear_kernel(sequence.kernel_state(), start, stop, scratch(sequence), state)
+
+
+class PQJointRaw(PQJointFused):
+    formulation, codec, kernel = "pq-joint", "raw", _joint_with_raw
+    linear_kernel = _joint_linear_with_raw
+
+
+class PQJointHuffmanFast(PQJointFused):
+    formulation, codec, kernel = "pq-joint", "huffman-fast", _joint_with_huffman_fast
+    linear_kernel = _joint_linear_with_huffman_fast
+
+
 @hookimpl
 def codecbench_fused_decoders() -> list[type[FusedDecoder]]:
-    return [PQElementRaw, PQBlockRaw, PQElementHuffmanFast, PQBlockHuffmanFast]
+    return [PQElementRaw, PQBlockRaw, PQElementHuffmanFast, PQBlockHuffmanFast, PQJointRaw, PQJointHuffmanFast]
