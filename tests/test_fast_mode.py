@@ -48,7 +48,6 @@ def _store(tmp_path: Path, net: torch.nn.Module, formulation: str, codec: str) -
     ("formulation", "codec"),
     [
         ("pq-element", "huffman-fast"),
-        ("pq-element", "raw"),
         ("pq-block", "huffman-fast"),
         ("pq-joint", "huffman-fast"),
         ("pq-element", "wavelet-tree"),
