@@ -13,17 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tinynet import TinyNet, pruned_tinynet
+from tinynet import TinyNet, pruned_tinynet, store_of
 
 import codecbench
 from codecbench.cli import main
-from codecbench.compression import compress_state_dict
 from codecbench.errors import CorruptDataError, PluginError
 from codecbench.executor import CompressedConv2d, CompressedLinear
 from codecbench.executor.engine import GroupCache
 from codecbench.executor.runner import model_engine, same_bits
 from codecbench.registry import get_registry
-from codecbench.store.config import StoreConfig
 
 X = torch.randn(2, 3, 20, 20, generator=torch.Generator().manual_seed(3))
 
@@ -31,11 +29,6 @@ X = torch.randn(2, 3, 20, 20, generator=torch.Generator().manual_seed(3))
 @pytest.fixture(scope="module")
 def pruned_net() -> TinyNet:
     return pruned_tinynet()
-
-
-def _store(tmp_path: Path, net: torch.nn.Module, formulation: str, codec: str) -> Path:
-    path = tmp_path / f"{formulation}-{codec}.zarr"
-    return compress_state_dict(net.state_dict(), path, StoreConfig.simple(formulation, codec), progress=False)
 
 
 def _groups_per_pass(model: torch.nn.Module) -> int:
@@ -46,7 +39,7 @@ def _groups_per_pass(model: torch.nn.Module) -> int:
 def test_every_codec_bit_exact_cache_on_and_off(tmp_path: Path, pruned_net: TinyNet, codec: str) -> None:
     with torch.inference_mode():
         expected = pruned_net(X)
-    path = _store(tmp_path, pruned_net, "pq-element", codec)
+    path = store_of(tmp_path, pruned_net, "pq-element", codec)
     for options in (
         {"cache_bytes": 0},
         {"cache_bytes": 1 << 30},  # everything cached: the second pass is all hits
@@ -63,7 +56,7 @@ def test_every_codec_bit_exact_cache_on_and_off(tmp_path: Path, pruned_net: Tiny
 def test_other_formulations_bit_exact(tmp_path: Path, pruned_net: TinyNet, formulation: str, codec: str) -> None:
     with torch.inference_mode():
         expected = pruned_net(X)
-    model = codecbench.open(_store(tmp_path, pruned_net, formulation, codec)).load_model(
+    model = codecbench.open(store_of(tmp_path, pruned_net, formulation, codec)).load_model(
         TinyNet(), group_weights=5000, cache_bytes=1 << 20
     )
     with torch.inference_mode():
@@ -71,7 +64,7 @@ def test_other_formulations_bit_exact(tmp_path: Path, pruned_net: TinyNet, formu
 
 
 def test_cache_counts_hits_and_misses(tmp_path: Path, pruned_net: TinyNet) -> None:
-    path = _store(tmp_path, pruned_net, "pq-element", "wavelet-tree")
+    path = store_of(tmp_path, pruned_net, "pq-element", "wavelet-tree")
     model = codecbench.open(path).load_model(TinyNet(), group_weights=5000, cache_bytes=1 << 30, profile=True)
     engine = model_engine(model)
     n = _groups_per_pass(model)
@@ -95,7 +88,7 @@ def test_cache_counts_hits_and_misses(tmp_path: Path, pruned_net: TinyNet) -> No
 def test_small_cache_stays_in_budget_and_still_hits(tmp_path: Path, pruned_net: TinyNet) -> None:
     """A budget below the model: plain LRU on a cyclic pass would never hit; ours keeps what it
     admitted this pass, so the second pass hits about the budget's share."""
-    path = _store(tmp_path, pruned_net, "pq-element", "huffman-fast")
+    path = store_of(tmp_path, pruned_net, "pq-element", "huffman-fast")
     budget = 60_000
     model = codecbench.open(path).load_model(TinyNet(), group_weights=5000, cache_bytes=budget)
     engine = model_engine(model)
@@ -130,7 +123,7 @@ def test_lru_evicts_groups_of_earlier_passes_first() -> None:
 
 
 def test_profile_splits_each_layer(tmp_path: Path, pruned_net: TinyNet) -> None:
-    path = _store(tmp_path, pruned_net, "pq-element", "wavelet-tree")
+    path = store_of(tmp_path, pruned_net, "pq-element", "wavelet-tree")
     model = codecbench.open(path).load_model(TinyNet(), group_weights=5000, profile=True)
     with torch.inference_mode():
         model(X)
@@ -147,7 +140,7 @@ def test_profile_splits_each_layer(tmp_path: Path, pruned_net: TinyNet) -> None:
 
 
 def test_abandoned_group_iteration_returns_buffers(tmp_path: Path, pruned_net: TinyNet) -> None:
-    path = _store(tmp_path, pruned_net, "pq-element", "raw")
+    path = store_of(tmp_path, pruned_net, "pq-element", "raw")
     model = codecbench.open(path).load_model(TinyNet(), group_weights=1)
     layer = model.head[0]
     for k0, k1, w in layer.weight_groups():
@@ -185,7 +178,7 @@ def test_cli_run_profile_and_cache_report(alexnet_store: Path, capsys: pytest.Ca
 
 
 def test_decode_error_in_a_worker_names_the_tensor(tmp_path: Path, pruned_net: TinyNet) -> None:
-    path = _store(tmp_path, pruned_net, "pq-element", "raw")
+    path = store_of(tmp_path, pruned_net, "pq-element", "raw")
     model = codecbench.open(path).load_model(TinyNet(), group_weights=1)
     layer = model.head[0]
     object.__setattr__(layer.fetch(), "fused", None)  # the plain path (tests/test_fused.py: fused = plain)
@@ -202,7 +195,7 @@ def test_any_exception_while_decoding_is_one_line_naming_tensor_and_codec(tmp_pa
     """A codec raising what its contract does not allow (here a TypeError from extract, on a
     worker thread) surfaces as a PluginError naming the store, the tensor, the pair and the
     cause, with the original chained for --debug."""
-    path = _store(tmp_path, pruned_net, "pq-element", "raw")
+    path = store_of(tmp_path, pruned_net, "pq-element", "raw")
     model = codecbench.open(path).load_model(TinyNet(), group_weights=1)
     layer = model.head[0]
 

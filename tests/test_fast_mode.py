@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tinynet import TinyNet, pruned_tinynet
+from tinynet import TinyNet, pruned_tinynet, store_of
 
 import codecbench
 from codecbench.cli import main
-from codecbench.compression import compress_state_dict
 from codecbench.errors import CodecbenchError, ConfigError
 from codecbench.executor.bound import bound_fraction, check_layers, gamma
 from codecbench.executor.engine import _fast_group
@@ -28,7 +27,6 @@ from codecbench.formulations.pq import PQFormulation
 from codecbench.fused import decode_span
 from codecbench.fused.pq import PQFused
 from codecbench.registry import get_registry
-from codecbench.store.config import StoreConfig
 
 X = torch.randn(2, 3, 20, 20, generator=torch.Generator().manual_seed(3))
 TINY = ["--model", "tinynet:TinyNet", "--input-shape", "3,20,20"]
@@ -37,11 +35,6 @@ TINY = ["--model", "tinynet:TinyNet", "--input-shape", "3,20,20"]
 @pytest.fixture(scope="module")
 def pruned() -> TinyNet:
     return pruned_tinynet()
-
-
-def _store(tmp_path: Path, net: torch.nn.Module, formulation: str, codec: str) -> Path:
-    path = tmp_path / f"{formulation}-{codec}.zarr"
-    return compress_state_dict(net.state_dict(), path, StoreConfig.simple(formulation, codec), progress=False)
 
 
 @pytest.mark.parametrize(
@@ -56,7 +49,7 @@ def _store(tmp_path: Path, net: torch.nn.Module, formulation: str, codec: str) -
 def test_fast_layers_within_the_bound_exact_mode_unchanged(
     tmp_path: Path, pruned: TinyNet, formulation: str, codec: str
 ) -> None:
-    store = codecbench.open(_store(tmp_path, pruned, formulation, codec))
+    store = codecbench.open(store_of(tmp_path, pruned, formulation, codec))
     fast = store.load_model(TinyNet(), mode="fast", group_weights=640 * 64)  # head.0 in 5 groups
     assert fast_layers(fast) == ["head.0", "head.2"]
     reports = check_layers(fast, X)
@@ -129,7 +122,7 @@ def test_an_off_by_one_accumulation_fails_the_check(
     """``run --mode fast --check`` passes on the real kernel, with the bound fraction of each
     fast layer and top-1 over 64 seeded inputs; with every weight read one column off (an
     off-by-one gap) it exits 1 and names the layers outside the bound."""
-    store = str(_store(tmp_path, pruned, "pq-element", "huffman-fast"))
+    store = str(store_of(tmp_path, pruned, "pq-element", "huffman-fast"))
     argv = ["run", store, *TINY, "--mode", "fast", "--check"]
     assert main([*argv, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -164,7 +157,7 @@ def test_an_off_by_one_accumulation_fails_the_check(
 def test_fast_mode_on_a_store_without_pq_layers_runs_exactly(
     tmp_path: Path, tiny_net: TinyNet, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = str(_store(tmp_path, tiny_net, "element", "raw"))
+    store = str(store_of(tmp_path, tiny_net, "element", "raw"))
     assert main(["run", store, *TINY, "--mode", "fast", "--check"]) == 0
     out = capsys.readouterr().out
     assert "no pq-* linear layer that fast mode computes; every layer ran exactly" in out
@@ -176,7 +169,7 @@ def test_fast_mode_on_a_store_without_pq_layers_runs_exactly(
 
 
 def test_mode_errors_are_one_line(tmp_path: Path, tiny_net: TinyNet, capsys: pytest.CaptureFixture[str]) -> None:
-    store = _store(tmp_path, tiny_net, "element", "raw")
+    store = store_of(tmp_path, tiny_net, "element", "raw")
     assert main(["run", str(store), *TINY, "--dense", "--mode", "fast"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "codecbench: error: --dense runs the plain torch model: no --mode fast, --profile or --cache-mb"
@@ -194,7 +187,7 @@ def test_corrupted_payloads_fail_alike_in_both_modes(
     on a corruption) raises exactly the error exact mode raises, naming the tensor, or both
     succeed; the walk's checks keep every read of the input and every write of the output
     inside the unit (a gap past the unit, an entry past the dictionary are errors)."""
-    store = codecbench.open(_store(tmp_path, pruned, formulation, codec))
+    store = codecbench.open(store_of(tmp_path, pruned, formulation, codec))
     opened = store.open_tensor("head.0.weight")
     coder = get_registry().codec(codec)
     ras, n = opened.ras, opened.ras.n_units

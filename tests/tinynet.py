@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
+
+from codecbench.compression import compress_state_dict
+from codecbench.store.config import StoreConfig
 
 
 class TinyNet(nn.Module):
@@ -44,3 +49,9 @@ def pruned_tinynet() -> TinyNet:
         state[name] = t
     net.load_state_dict(state)
     return net
+
+
+def store_of(tmp_path: Path, net: nn.Module, formulation: str, codec: str) -> Path:
+    """``net``'s weights compressed into ``tmp_path`` with one formulation and codec."""
+    path = tmp_path / f"{formulation}-{codec}.zarr"
+    return compress_state_dict(net.state_dict(), path, StoreConfig.simple(formulation, codec), progress=False)

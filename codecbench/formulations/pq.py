@@ -57,19 +57,13 @@ class PQFormulation(Formulation):
         block = resolve_block_size(tensor.shape, params["block_size"], self.name) if self.blockwise else 1
         gap_bits = resolve_gap_bits(tensor.ndim, params["gap_bits"], self.name)
         dtype = tensor.dtype.newbyteorder("=")
-        blocks3 = padded_blocks(unit_bits(tensor), block)
-        n, nb = blocks3.shape[:2]
-        flat = blocks3.reshape(-1, block)
-        counts, gaps, refs = _tuples(np.any(blocks3 != 0, axis=2), 1 << gap_bits)
-        emitted = np.zeros((refs.size, block), dtype=flat.dtype)
-        placed = refs >= 0
-        emitted[placed] = flat[refs[placed]]
-        values, blocks, inverse = block_dictionary(emitted, dtype)
+        n = tensor.shape[0]
+        counts, gaps, values, blocks, inverse = tuples_of(tensor, block, gap_bits)
         n_entries = blocks.shape[0]
         g = 1 << gap_bits
         delimiter = g + n_entries
-        symbols = np.full(max(2 * refs.size + n - 1, 0), delimiter, dtype=np.uint32)
-        offsets = 2 * np.arange(refs.size, dtype=np.int64) + np.repeat(np.arange(n, dtype=np.int64), counts)
+        symbols = np.full(max(2 * gaps.size + n - 1, 0), delimiter, dtype=np.uint32)
+        offsets = 2 * np.arange(gaps.size, dtype=np.int64) + np.repeat(np.arange(n, dtype=np.int64), counts)
         symbols[offsets] = gaps
         symbols[offsets + 1] = inverse + np.uint32(g)
         arrays = {"values": values, "blocks": blocks} if self.blockwise else {"values": values}
@@ -133,6 +127,21 @@ class PQFormulation(Formulation):
     def _raise_for(self, status: int) -> None:
         if status:
             raise CorruptDataError(f"{self.name}: {_DECODE_ERRORS[status]}")
+
+
+def tuples_of(tensor: np.ndarray, block: int, gap_bits: int) -> tuple[np.ndarray, ...]:
+    """The (gap, entry) tuples of a (native, little-endian) tensor's nonzero blocks, fillers
+    included, and their dictionary: ``(counts, gaps, values, blocks, inverse)``, with tuples per
+    unit, each tuple's gap, and each tuple's entry (an index into ``blocks``; a filler's is the
+    zero block's). Shared by every formulation of this grammar (pq-element, pq-block, pq-joint)."""
+    blocks3 = padded_blocks(unit_bits(tensor), block)
+    flat = blocks3.reshape(-1, block)
+    counts, gaps, refs = _tuples(np.any(blocks3 != 0, axis=2), 1 << gap_bits)
+    emitted = np.zeros((refs.size, block), dtype=flat.dtype)
+    placed = refs >= 0
+    emitted[placed] = flat[refs[placed]]
+    values, blocks, inverse = block_dictionary(emitted, tensor.dtype.newbyteorder("="))
+    return counts, gaps, values, blocks, inverse
 
 
 def walk_args(ras: RAS) -> tuple[Any, ...]:
@@ -372,6 +381,8 @@ def _dot_chunk(symbols, walk, values, g, n_entries, delimiter, nb, m, acc, xt, o
     n = symbols.shape[0]
     total = acc[0]
     i = 0
+    # the tuple step is written out twice below: a helper returning (status, pos, sum)
+    # measured 145 ms against 15-26 ms on AlexNet fc6 (numba does not keep it in registers)
     if gap >= 0 and n > 0:  # the entry of a tuple the last chunk cut in two
         s = np.int64(symbols[0])
         if s == delimiter:

@@ -28,11 +28,9 @@ from codecbench.errors import CorruptDataError
 from codecbench.formulations import pq
 from codecbench.formulations.base import RAS, Formulation, check_out, check_unit_range
 from codecbench.formulations.blocks import (
-    block_dictionary,
     check_dictionary,
     dictionary_arrays,
     native_tensor,
-    padded_blocks,
     unit_bits,
 )
 from codecbench.hookspecs import hookimpl
@@ -52,8 +50,8 @@ def resolve_bits(tensor: np.ndarray, requested: Any, name: str) -> tuple[int, in
     """``(gap_bits, entry_bits)``: entry bits for every distinct nonzero value plus the zero a
     filler may need; gap bits ``requested`` (``"auto"``: pq-element's default for the kernel
     kind, narrowed to fit ``MAX_JOINT_BITS``)."""
-    nonzero = np.unique(unit_bits(tensor).reshape(-1))
-    distinct = int(nonzero.size - (nonzero.size > 0 and nonzero[0] == 0))
+    bits = unit_bits(tensor).reshape(-1)
+    distinct = int(np.unique(bits[bits != 0]).size)  # the nonzeros only: a pruned tensor's few
     entry_bits = distinct.bit_length()  # 0 for an all-zero tensor: no tuples at all
     if entry_bits >= MAX_JOINT_BITS:
         raise ValueError(
@@ -80,15 +78,11 @@ class PQJointFormulation(Formulation):
         tensor = native_tensor(tensor, self.name)
         gap_bits, entry_bits = resolve_bits(tensor, params["gap_bits"], self.name)
         dtype = tensor.dtype.newbyteorder("=")
-        blocks3 = padded_blocks(unit_bits(tensor), 1)
-        n = blocks3.shape[0]
-        flat = blocks3.reshape(-1)
-        counts, gaps, refs = pq._tuples(blocks3[:, :, 0] != 0, 1 << gap_bits)
-        emitted = np.where(refs >= 0, flat[np.maximum(refs, 0)], 0).astype(flat.dtype).reshape(-1, 1)
-        values, _, inverse = block_dictionary(emitted, dtype)
+        n = tensor.shape[0]
+        counts, gaps, values, _, inverse = pq.tuples_of(tensor, 1, gap_bits)
         delimiter = 1 << (gap_bits + entry_bits)
-        symbols = np.full(max(refs.size + n - 1, 0), delimiter, dtype=np.uint32)
-        offsets = np.arange(refs.size, dtype=np.int64) + np.repeat(np.arange(n, dtype=np.int64), counts)
+        symbols = np.full(max(gaps.size + n - 1, 0), delimiter, dtype=np.uint32)
+        offsets = np.arange(gaps.size, dtype=np.int64) + np.repeat(np.arange(n, dtype=np.int64), counts)
         symbols[offsets] = (gaps << np.uint32(entry_bits)) | inverse
         return RAS(
             symbols=symbols,
@@ -179,7 +173,9 @@ def walk_joint(symbols, walk, eb, n_entries, delimiter, u, m, place, close, stat
     """pq's :func:`~codecbench.formulations.pq.walk_tuples` for joint symbols: one chunk of the
     tuples of ``m`` units, ``walk`` carrying (unit, next position) between chunks;
     ``place(state, j, pos, entry)`` per tuple, ``close(state, j)`` after each unit but the last.
-    Returns 0 or an error code of ``_ERRORS`` (nothing is placed past a unit's end)."""
+    Returns 0 or an error code of ``_ERRORS`` (nothing is placed past a unit's end). A tuple
+    is never cut between chunks, so the walk's pending-gap slot stays -1 and pq's
+    :func:`~codecbench.formulations.pq.end_walk` closes the last unit."""
     j, pos = walk[pq.WALK_UNIT], walk[pq.WALK_POS]
     mask = (np.int64(1) << eb) - 1
     for i in range(symbols.shape[0]):
@@ -205,14 +201,6 @@ def walk_joint(symbols, walk, eb, n_entries, delimiter, u, m, place, close, stat
     return 0
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def end_walk(walk, m, close, state) -> int:
-    if walk[pq.WALK_UNIT] != m - 1:
-        return 1
-    close(state, walk[pq.WALK_UNIT])
-    return 0
-
-
 @numba.njit(cache=True, nogil=True)
 def _decode(symbols, values, eb, n_entries, delimiter, u, m, out) -> int:
     if m == 0:
@@ -220,7 +208,7 @@ def _decode(symbols, values, eb, n_entries, delimiter, u, m, out) -> int:
     out[:] = 0
     walk = np.array([0, 0, -1], dtype=np.int64)
     status = place_chunk(symbols, walk, values, eb, n_entries, delimiter, u, m, out)
-    return status if status else end_walk(walk, m, pq._no_close, 0)
+    return status if status else pq.end_walk(walk, m, pq._no_close, 0)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -243,7 +231,7 @@ def place_chunk(symbols, walk, values, eb, n_entries, delimiter, u, m, out) -> i
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def end_place(walk, m) -> int:
-    return end_walk(walk, m, pq._no_close, 0)
+    return pq.end_walk(walk, m, pq._no_close, 0)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -258,7 +246,7 @@ def sparse_chunk(symbols, walk, values, eb, n_entries, delimiter, u, m, acc, xt,
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def end_sparse(walk, m, values, u, acc, xt, out) -> int:
-    return end_walk(walk, m, pq._flush_row, (acc, xt, out, values, values, u, 1))
+    return pq.end_walk(walk, m, pq._flush_row, (acc, xt, out, values, values, u, 1))
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

@@ -112,18 +112,24 @@ def _joint_linear_with_huffman_fast(codec_state, start, stop, buffer, state) -> 
 
 
 class PQFused(FusedDecoder):
-    """Shared by both pq formulations and every codec with an ``extract_into``."""
+    """Shared by both pq formulations and every codec with an ``extract_into``; the kernels
+    take the walk's position, then :meth:`grammar`, then the units and their output."""
 
     kernel: Any
     linear_kernel: Any
     computes_linear = True
 
+    @staticmethod
+    def grammar(ras: Any) -> tuple[Any, ...]:
+        """What the walk takes from the RAS, value bits first (``pq.walk_args``)."""
+        return pq.walk_args(ras)
+
     def decode(self, ras: Any, sequence: Any, start: int, stop: int, k0: int, k1: int, out: np.ndarray) -> int:
         m = k1 - k0
         if m == 0:
             return 1  # nothing to place: the plain path checks the span is empty
-        values, blocks, identity, *grammar = pq.walk_args(ras)
-        state = (pq.new_walk(), values, blocks, identity, *grammar, m, out.view(values.dtype))
+        values, *grammar = self.grammar(ras)
+        state = (pq.new_walk(), values, *grammar, m, out.view(values.dtype))
         return type(self).kernel(sequence.kernel_state(), start, stop, scratch(sequence), state)
 
     def linear(
@@ -132,9 +138,9 @@ class PQFused(FusedDecoder):
         m = k1 - k0
         if m == 0 or ras.dtype != "float32":
             return 1
-        values, blocks, identity, *grammar = pq.walk_args(ras)
+        values, *grammar = self.grammar(ras)
         acc = np.empty(xt.shape[1], dtype=np.float32)
-        state = (pq.new_walk(), values.view(np.float32), blocks, identity, *grammar, m, acc, xt, out)
+        state = (pq.new_walk(), values.view(np.float32), *grammar, m, acc, xt, out)
         return type(self).linear_kernel(sequence.kernel_state(), start, stop, scratch(sequence), state)
 
 
@@ -158,31 +164,12 @@ class PQBlockHuffmanFast(PQFused):
     linear_kernel = _linear_with_huffman_fast
 
 
-class PQJointFused(FusedDecoder):
-    """``pq-joint`` with every codec with an ``extract_into``: one symbol per tuple."""
+class PQJointFused(PQFused):
+    """``pq-joint``: one symbol per tuple, its own walk."""
 
-    kernel: Any
-    linear_kernel: Any
-    computes_linear = True
-
-    def decode(self, ras: Any, sequence: Any, start: int, stop: int, k0: int, k1: int, out: np.ndarray) -> int:
-        m = k1 - k0
-        if m == 0:
-            return 1  # nothing to place: the plain path checks the span is empty
-        values, eb, n_entries, delimiter, u = pq_joint.walk_args(ras)
-        state = (pq.new_walk(), values, eb, n_entries, delimiter, u, m, out.view(values.dtype))
-        return type(self).kernel(sequence.kernel_state(), start, stop, scratch(sequence), state)
-
-    def linear(
-        self, ras: Any, sequence: Any, start: int, stop: int, k0: int, k1: int, xt: np.ndarray, out: np.ndarray
-    ) -> int:
-        m = k1 - k0
-        if m == 0 or ras.dtype != "float32":
-            return 1
-        values, eb, n_entries, delimiter, u = pq_joint.walk_args(ras)
-        acc = np.empty(xt.shape[1], dtype=np.float32)
-        state = (pq.new_walk(), values.view(np.float32), eb, n_entries, delimiter, u, m, acc, xt, out)
-        return type(self).linear_kernel(sequence.kernel_state(), start, stop, scratch(sequence), state)
+    @staticmethod
+    def grammar(ras: Any) -> tuple[Any, ...]:
+        return pq_joint.walk_args(ras)
 
 
 class PQJointRaw(PQJointFused):
