@@ -66,8 +66,9 @@ def test_fused_equals_plain_for_every_group(pair: str, seed: int, units: int, un
     cuts = [0, *inner, units]
     expected = tensor.reshape(units, -1).view(np.uint32)
     for (k0, k1), (start, stop) in zip(zip(cuts[:-1], cuts[1:], strict=True), _spans(seq, ras, cuts), strict=True):
-        fused_bytes, fused_error = _decode(ras, seq, form, fused, k0, k1, start, stop)
-        assert fused_error is None and fused_bytes == expected[k0:k1].tobytes(), (k0, k1)
+        for decoder in (fused, None):  # both into a buffer of canaries: every unit is written whole
+            got, error = _decode(ras, seq, form, decoder, k0, k1, start, stop)
+            assert error is None and got == expected[k0:k1].tobytes(), (k0, k1, decoder)
 
 
 @pytest.mark.parametrize("pair", FUSED)

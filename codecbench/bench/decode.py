@@ -4,10 +4,11 @@ thread, against ``np.copyto`` of the same bytes measured in the same run.
 Usage::
 
     python -m codecbench.bench.decode [--model alexnet] [--layer classifier.1.weight] [--weights init:0]
-                                      [--codecs raw,huffman-fast,wavelet-tree] [--reps 7] [--json OUT]
+                                      [--codecs raw,huffman-fast,wavelet-tree] [--formulations float-split,pq-element,pq-joint]
+                                      [--reps 7] [--json OUT]
 
-The layer is coded with ``float-split`` (its weights as they are) and with ``pq-element`` (after
-the default prune + quantize), with each codec. Per (formulation, codec): the stored bytes, and
+The layer is coded with ``float-split`` (its weights as they are) and with ``pq-element`` and
+``pq-joint`` (after the default prune + quantize), with each codec. Per (formulation, codec): the stored bytes, and
 the median time of decoding the whole layer into one preallocated buffer (the executor's
 hot path on one group spanning the layer: ``decode_span``) by the pair's fused kernel where it
 has one and by the plain path (``extract`` into uint32, then ``decode_units_into``), each
@@ -33,6 +34,9 @@ from codecbench.fused import decode_span
 from codecbench.models import load_weights
 from codecbench.models.prune import PruneConfig, prune_quantize
 from codecbench.registry import get_registry
+
+#: float-split codes the layer as it is; the pq formulations code it pruned and quantized
+FORMULATIONS = ("float-split", "pq-element", "pq-joint")
 
 
 def _case(tensor: np.ndarray, formulation: str, codec: str) -> dict[str, Any]:
@@ -89,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layer", default="classifier.1.weight")
     p.add_argument("--weights", default="init:0")
     p.add_argument("--codecs", default="raw,huffman-fast,wavelet-tree")
+    p.add_argument("--formulations", default="float-split,pq-element,pq-joint")
     p.add_argument("--reps", type=int, default=7)
     p.add_argument("--json", help="write the figures to this file")
     args = p.parse_args(argv)
@@ -98,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     dense = state[args.layer].numpy()
     pruned = prune_quantize({args.layer: dense}, PruneConfig())[0][args.layer]
     codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
+    formulations = [f.strip() for f in args.formulations.split(",") if f.strip()]
+    if not set(formulations) <= set(FORMULATIONS):
+        p.error(f"--formulations: choose from {', '.join(FORMULATIONS)}")
     unknown = set(codecs) - set(get_registry().names("codec"))
     if unknown:
         p.error(f"--codecs: not registered: {', '.join(sorted(unknown))}")
@@ -107,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     head = f"{'pair':<28}{'stored MB':>10}{'ratio':>7}{'copy ms':>9}{'plain ms':>10}{'fused ms':>10}{'plain/copy':>12}{'fused/copy':>12}"
     print(head + "\n" + "-" * len(head))
-    for formulation, tensor in (("float-split", dense), ("pq-element", pruned)):
+    for formulation in formulations:
+        tensor = dense if formulation == "float-split" else pruned
         for codec in codecs:
             r = measure(tensor, formulation, codec, args.reps)
             rows.append(r)
@@ -118,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['copy_ms']:>9.1f}{r['plain_ms']:>10.1f}{fused}{r['plain_vs_copy']:>12.2f}{fused_ratio}",
                 flush=True,
             )
-    print("\ntargets: fused float-split and pq-element <= 3x the copy (issue 18), best codec per formulation:")
-    for formulation in ("float-split", "pq-element"):
+    print("\ntargets: fused float-split and pq-* <= 3x the copy (issue 18), best codec per formulation:")
+    for formulation in formulations:
         best = min(
             (r for r in rows if r["formulation"] == formulation),
             key=lambda r: r.get("fused_vs_copy", r["plain_vs_copy"]),

@@ -276,14 +276,32 @@ def _no_close(state, j):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def zero_first(out, u, m):
+    """Zero a span's first unit; :func:`zero_next` zeroes each later one as the walk reaches it.
+
+    Zeroing unit by unit, just before its tuples land, keeps the unit in cache for them: one pass
+    over the output's memory instead of two (a whole-span memset, then the scattered writes that
+    bring every line back). Every unit of a span that decodes without error is zeroed."""
+    if m > 0:
+        out[:u] = 0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def zero_next(state, j):
+    out, u, m = state[0], state[3], state[5]
+    if j + 1 < m:
+        out[(j + 1) * u : (j + 2) * u] = 0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _put_element(state, j, pos, e):
-    out, values, blocks, u, block = state
+    out, values, blocks, u, block, m = state
     out[j * u + pos] = values[e]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _put_block(state, j, pos, e):
-    out, values, blocks, u, block = state
+    out, values, blocks, u, block, m = state
     first = pos * block
     for r in range(min(block, u - first)):
         out[j * u + first + r] = values[blocks[e, r]]
@@ -296,7 +314,7 @@ def _decode(symbols, values, blocks, identity, g, n_entries, delimiter, u, block
     measured 1.2-1.45x faster on AlexNet fc6's groups."""
     if m == 0:
         return 0 if symbols.shape[0] == 0 else 1
-    out[:] = 0
+    zero_first(out, u, m)
     walk = np.array([0, 0, -1], dtype=np.int64)
     status = place_chunk(symbols, walk, values, blocks, identity, g, n_entries, delimiter, u, block, m, out)
     return status if status else end_place(walk, m)
@@ -304,14 +322,15 @@ def _decode(symbols, values, blocks, identity, g, n_entries, delimiter, u, block
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def place_chunk(symbols, walk, values, blocks, identity, g, n_entries, delimiter, u, block, m, out) -> int:
-    """Place one chunk of a span's tuples into ``out`` (zeroed by the caller, ``m`` units),
-    ``walk`` carrying the position between chunks (:func:`new_walk`); a fused decode calls it
-    once per chunk of symbols, then :func:`end_place`. Status as :func:`_decode`."""
+    """Place one chunk of a span's tuples into ``out`` (``m`` units, the first zeroed by the
+    caller with :func:`zero_first`, each later one zeroed as the walk enters it), ``walk``
+    carrying the position between chunks (:func:`new_walk`); a fused decode calls it once per
+    chunk of symbols, then :func:`end_place`. Status as :func:`_decode`."""
     nb = (u + block - 1) // block
-    state = (out, values, blocks, u, block)
+    state = (out, values, blocks, u, block, m)
     if identity and block == 1:
-        return walk_tuples(symbols, walk, g, n_entries, delimiter, nb, m, _put_element, _no_close, state)
-    return walk_tuples(symbols, walk, g, n_entries, delimiter, nb, m, _put_block, _no_close, state)
+        return walk_tuples(symbols, walk, g, n_entries, delimiter, nb, m, _put_element, zero_next, state)
+    return walk_tuples(symbols, walk, g, n_entries, delimiter, nb, m, _put_block, zero_next, state)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

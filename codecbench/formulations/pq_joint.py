@@ -205,7 +205,7 @@ def walk_joint(symbols, walk, eb, n_entries, delimiter, u, m, place, close, stat
 def _decode(symbols, values, eb, n_entries, delimiter, u, m, out) -> int:
     if m == 0:
         return 0 if symbols.shape[0] == 0 else 1
-    out[:] = 0
+    pq.zero_first(out, u, m)
     walk = np.array([0, 0, -1], dtype=np.int64)
     status = place_chunk(symbols, walk, values, eb, n_entries, delimiter, u, m, out)
     return status if status else pq.end_walk(walk, m, pq._no_close, 0)
@@ -223,10 +223,11 @@ def _sparse_linear(symbols, values, eb, n_entries, delimiter, u, m, xt, out) -> 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def place_chunk(symbols, walk, values, eb, n_entries, delimiter, u, m, out) -> int:
-    """Place one chunk of a span's tuples into ``out`` (zeroed by the caller); a fused decode
-    calls it per chunk, then :func:`end_place`."""
-    state = (out, values, values, u, 1)
-    return walk_joint(symbols, walk, eb, n_entries, delimiter, u, m, pq._put_element, pq._no_close, state)
+    """Place one chunk of a span's tuples into ``out`` (its first unit zeroed by the caller with
+    pq's :func:`~codecbench.formulations.pq.zero_first`, each later one as the walk enters it); a
+    fused decode calls it per chunk, then :func:`end_place`."""
+    state = (out, values, values, u, 1, m)
+    return walk_joint(symbols, walk, eb, n_entries, delimiter, u, m, pq._put_element, pq.zero_next, state)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

@@ -23,8 +23,8 @@ def _place(state, chunk, offset) -> int:
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _run(extract, codec_state, start, stop, buffer, state) -> int:
-    walk, m, out = state[0], state[9], state[10]
-    out[:] = 0
+    walk, u, m, out = state[0], state[7], state[9], state[10]
+    pq.zero_first(out, u, m)
     status = drive(extract, codec_state, start, stop, buffer, _place, state)
     return status if status else pq.end_place(walk, m)
 
@@ -72,7 +72,7 @@ def _place_joint(state, chunk, offset) -> int:
 @numba.njit(cache=True, nogil=True, inline="always")
 def _run_joint(extract, codec_state, start, stop, buffer, state) -> int:
     walk, values, eb, n_entries, delimiter, u, m, out = state
-    out[:] = 0
+    pq.zero_first(out, u, m)
     status = drive(extract, codec_state, start, stop, buffer, _place_joint, state)
     return status if status else pq_joint.end_place(walk, m)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from codecbench.succinct.bits import load_u64
+
 MAX_WIDTH = 32
 
 
@@ -60,22 +62,52 @@ def unpack(words: np.ndarray, width: int, start: int, stop: int) -> np.ndarray:
 @numba.njit(cache=True, nogil=True)
 def unpack_into(words: np.ndarray, width: int, start: int, stop: int, out: np.ndarray) -> int:
     """Symbols [start, stop) into ``out`` (any unsigned dtype that holds them; at least
-    ``stop - start`` long); returns 0. Branch-free: every symbol reads its word and the next
-    (clamped to the last word), as the test for a straddling symbol mispredicted often enough
-    to make this loop 5x slower (161 against 786 M symbols/s, 7-bit width)."""
-    if stop <= start:
+    ``stop - start`` long); returns 0.
+
+    Eight elements starting at a multiple of 8 span exactly ``width`` bytes, so the body goes
+    eight at a time: each element's byte offset and shift within its group are the same in
+    every group (hoisted), one unaligned 8-byte load each (``width <= 32``: the load from an
+    element's first byte holds it) and no branch. The first few elements, and groups within 8
+    bytes of the end, read their word and the next (clamped to the last word), also without a
+    branch: a test for a straddling element mispredicted often enough to make that loop 5x
+    slower (161 against 786 M symbols/s, 7-bit width). 37.7M 6-bit symbols into uint16 on one
+    thread took 72 ms one at a time and 26 ms in groups of eight."""
+    n = stop - start
+    if n <= 0:
         return 0
     w = np.uint64(width)
     mask = (np.uint64(1) << w) - np.uint64(1)
-    last = np.uint64(words.shape[0] - 1)
-    bit = np.uint64(start) * w
-    for i in range(stop - start):
-        word = bit >> np.uint64(6)
-        off = bit & np.uint64(63)
-        high = words[min(word + np.uint64(1), last)] << (np.uint64(63) - off) << np.uint64(1)  # off = 0: none
-        out[i] = ((words[word] >> off) | high) & mask
-        bit += w
+    head = min(n, (8 - start % 8) % 8)
+    nbytes = 8 * words.shape[0]
+    # group g's loads reach byte (start + head) * width / 8 + g * width + (7 * width) // 8 + 7
+    fits = max(0, (nbytes - 8 - ((start + head) * width) // 8 - (7 * width) // 8) // width + 1)
+    groups = min((n - head) // 8, fits)
+    body = head + 8 * groups
+    for i in range(head):
+        out[i] = _get_clamped(words, w, mask, start + i)
+    wbytes = words.view(np.uint8)
+    base = ((start + head) * width) // 8  # a byte boundary: start + head is a multiple of 8
+    for g in range(groups):
+        b = base + g * width
+        i0 = head + 8 * g
+        for q in range(8):
+            bit = np.uint64(q) * w
+            word = load_u64(wbytes, b + np.int64(bit >> np.uint64(3)))
+            out[i0 + q] = (word >> (bit & np.uint64(7))) & mask
+    for i in range(body, n):
+        out[i] = _get_clamped(words, w, mask, start + i)
     return 0
+
+
+@numba.njit(inline="always")
+def _get_clamped(words: np.ndarray, width: np.uint64, mask: np.uint64, i: int) -> np.uint64:
+    """Element ``i`` without a branch: its word and the next (clamped to the last word)."""
+    bit = np.uint64(i) * width
+    word = bit >> np.uint64(6)
+    off = bit & np.uint64(63)
+    last = np.uint64(words.shape[0] - 1)
+    high = words[min(word + np.uint64(1), last)] << (np.uint64(63) - off) << np.uint64(1)  # off = 0: none
+    return ((words[word] >> off) | high) & mask
 
 
 @numba.njit(cache=True, nogil=True)
