@@ -7,8 +7,9 @@ Usage::
                                   [--workdir DIR] [--codecs ...] [--vgg-codecs ...] [--json out.json]
 
 Weights: ``--weights init:0`` (torch's default init, seed 0; state it when quoting numbers).
-PQ = ``compress --prune`` (conv keep 0.4 / 8 bits, fc keep 0.1 / 5 bits) with ``pq-element``
-(every codec) and ``pq-block`` (wavelet-tree, huffman-fast); no-PQ = ``float-split`` (the
+PQ = ``compress --prune`` (conv keep 0.4 / 8 bits, fc keep 0.1 / 5 bits) with ``pq-joint`` (the
+default after ``--prune``) and ``pq-element`` (``--pq-formulations``; every codec) and ``pq-block``
+(wavelet-tree, huffman-fast); no-PQ = ``float-split`` (the
 only lossless formulation worth running on unquantized floats). The paper's ``huffman``
 codec decodes from the start of the sequence for every query (O(n) per group): it is left
 out unless ``--paper-huffman`` (AlexNet PQ only, where it is merely slow).
@@ -161,6 +162,11 @@ def main() -> int:
     p.add_argument("--vgg-codecs", default="wavelet-tree,huffman-fast,raw", help="VGG-16 PQ codecs")
     p.add_argument("--nopq-codecs", default="wavelet-tree,huffman-fast")
     p.add_argument(
+        "--pq-formulations",
+        default="pq-joint,pq-element",
+        help="formulations of the PQ stores, each with every PQ codec (pq-joint: the default after --prune)",
+    )
+    p.add_argument(
         "--paper-huffman", action="store_true", help="also codecs that decode from the start (AlexNet PQ only)"
     )
     p.add_argument("--json", help="write all results here")
@@ -178,7 +184,7 @@ def main() -> int:
     runtimes: dict[tuple, float] = {}  # runtime baseline per store configuration
     for model in args.models.split(","):
         codecs = pq_codecs if model == "alexnet" else [c for c in args.vgg_codecs.split(",") if c in present]
-        configs = [("pq-element", c, True) for c in codecs if c in present]
+        configs = [(f, c, True) for f in args.pq_formulations.split(",") for c in codecs if c in present]
         configs += [("pq-block", c, True) for c in ("wavelet-tree", "huffman-fast")]
         configs += [("float-split", c, False) for c in args.nopq_codecs.split(",")]
         if model != "alexnet":

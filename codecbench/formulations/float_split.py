@@ -32,6 +32,7 @@ from codecbench.formulations.base import (
 from codecbench.formulations.blocks import native_tensor
 from codecbench.hookspecs import hookimpl
 from codecbench.succinct.bits import load_u64
+from codecbench.succinct.int_vector import groups_of_eight, in_group
 
 #: sign + exponent bits per float dtype
 SIGN_EXPONENT_BITS = {"float16": 6, "bfloat16": 9, "float32": 9, "float64": 12}
@@ -249,21 +250,15 @@ def _merge_low_bits(source, target, w0, high_shifted, mbytes, low_bits):
     mask = (np.uint64(1) << np.uint64(low_bits)) - np.uint64(1)  # low_bits < 64: high_bits >= 1
     step = np.uint64(low_bits)
     run = source.shape[0]
-    head = min(run, (8 - w0 % 8) % 8)
-    # groups of 8 whose loads (at most byte low_bits - 1 + 8 of the group) stay in the section
-    fits = max(0, (mbytes.shape[0] - 8 - ((w0 + head) * low_bits) // 8 - low_bits) // low_bits + 1)
-    groups = min((run - head) // 8, fits)
-    body = head + 8 * groups
+    head, groups, base = groups_of_eight(w0, run, low_bits, mbytes.shape[0])
     for r in range(head):
         target[r] = high_shifted[source[r]] | _low(mbytes, np.uint64((w0 + r) * low_bits), mask)
-    base = ((w0 + head) * low_bits) // 8  # a byte boundary: w0 + head is a multiple of 8
     for g in range(groups):
         b = base + g * low_bits
         r0 = head + 8 * g
         for q in range(8):
-            bit = np.uint64(q) * step
-            word = load_u64(mbytes, b + np.int64(bit >> np.uint64(3)))
-            target[r0 + q] = high_shifted[source[r0 + q]] | ((word >> (bit & np.uint64(7))) & mask)
+            target[r0 + q] = high_shifted[source[r0 + q]] | in_group(mbytes, b, q, step, mask)
+    body = head + 8 * groups
     for r in range(body, run):
         target[r] = high_shifted[source[r]] | _low(mbytes, np.uint64((w0 + r) * low_bits), mask)
 

@@ -77,26 +77,42 @@ def unpack_into(words: np.ndarray, width: int, start: int, stop: int, out: np.nd
         return 0
     w = np.uint64(width)
     mask = (np.uint64(1) << w) - np.uint64(1)
-    head = min(n, (8 - start % 8) % 8)
-    nbytes = 8 * words.shape[0]
-    # group g's loads reach byte (start + head) * width / 8 + g * width + (7 * width) // 8 + 7
-    fits = max(0, (nbytes - 8 - ((start + head) * width) // 8 - (7 * width) // 8) // width + 1)
-    groups = min((n - head) // 8, fits)
-    body = head + 8 * groups
+    head, groups, base = groups_of_eight(start, n, width, 8 * words.shape[0])
     for i in range(head):
         out[i] = _get_clamped(words, w, mask, start + i)
     wbytes = words.view(np.uint8)
-    base = ((start + head) * width) // 8  # a byte boundary: start + head is a multiple of 8
     for g in range(groups):
         b = base + g * width
         i0 = head + 8 * g
         for q in range(8):
-            bit = np.uint64(q) * w
-            word = load_u64(wbytes, b + np.int64(bit >> np.uint64(3)))
-            out[i0 + q] = (word >> (bit & np.uint64(7))) & mask
+            out[i0 + q] = in_group(wbytes, b, q, w, mask)
+    body = head + 8 * groups
     for i in range(body, n):
         out[i] = _get_clamped(words, w, mask, start + i)
     return 0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def groups_of_eight(first: int, n: int, width: int, nbytes: int) -> tuple[int, int, int]:
+    """How elements ``[first, first + n)`` of ``width`` bits, packed LSB-first in ``nbytes``
+    bytes, split for eight-at-a-time reads: ``(head, groups, base)``. The ``head`` elements before
+    the first multiple of 8 and the elements after ``head + 8 * groups`` take a careful path; group
+    ``g`` starts at byte ``base + g * width`` (eight elements span exactly ``width`` bytes), and
+    each of its :func:`in_group` loads stays inside the ``nbytes`` (``width <= 57``)."""
+    head = min(n, (8 - first % 8) % 8)
+    base = ((first + head) * width) // 8  # a byte boundary: first + head is a multiple of 8
+    # group g's last load reads bytes up to base + g * width + (7 * width) // 8 + 7
+    fits = max(0, (nbytes - 8 - base - (7 * width) // 8) // width + 1)
+    return head, min((n - head) // 8, fits), base
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def in_group(data, b: int, q: int, width: np.uint64, mask: np.uint64) -> np.uint64:
+    """Element ``q`` (0..7) of the group starting at byte ``b`` of ``data`` (uint8): one unaligned
+    8-byte load; offset and shift depend on ``q`` and the width alone, so callers hoist them (and
+    fold them when the width is a constant)."""
+    bit = np.uint64(q) * width
+    return (load_u64(data, b + np.int64(bit >> np.uint64(3))) >> (bit & np.uint64(7))) & mask
 
 
 @numba.njit(inline="always")
