@@ -279,9 +279,10 @@ def _no_close(state, j):
 def zero_first(out, u, m):
     """Zero a span's first unit; :func:`zero_next` zeroes each later one as the walk reaches it.
 
-    Zeroing unit by unit, just before its tuples land, keeps the unit in cache for them: one pass
-    over the output's memory instead of two (a whole-span memset, then the scattered writes that
-    bring every line back). Every unit of a span that decodes without error is zeroed."""
+    Zeroing unit by unit, just before its tuples land, keeps the unit in cache for them instead
+    of a whole-span memset whose lines the scattered writes bring back: on pq-joint's AlexNet fc6
+    (one process, one thread) 36.5 ms against 40 ms. Every unit of a span that decodes without
+    error is zeroed."""
     if m > 0:
         out[:u] = 0
 
