@@ -17,6 +17,7 @@ import torch
 from codecbench import dtypes
 from codecbench.compression.auto import auto_plans
 from codecbench.errors import ConfigError
+from codecbench.formulations import pq_joint
 from codecbench.models import describe_source, load_weights, model_skeleton
 from codecbench.models.prune import PruneConfig, prune_quantize
 from codecbench.models.sources import CHECKPOINT_EXTS, SAFETENSORS_EXTS, load_file
@@ -35,8 +36,6 @@ DEFAULT_CODEC = "huffman-fast"
 DEFAULT_FLOAT_FORMULATION = "float-split"
 DEFAULT_PRUNED_FORMULATION = "pq-joint"
 DEFAULT_PRUNED_UNSHARED_FORMULATION = "pq-element"
-#: fewer distinct values than this fit pq-joint's entry bits (specs/ras.md)
-JOINT_MAX_VALUES = 2**14
 
 
 def default_plan(tensor: np.ndarray, pruned: bool, codec: str = DEFAULT_CODEC, shared_values: int = 0) -> TensorPlan:
@@ -49,7 +48,7 @@ def default_plan(tensor: np.ndarray, pruned: bool, codec: str = DEFAULT_CODEC, s
         return TensorPlan.plain()
     if not pruned:
         return TensorPlan(formulation=DEFAULT_FLOAT_FORMULATION, codec=codec)
-    if 0 < shared_values < JOINT_MAX_VALUES:
+    if 0 < shared_values <= pq_joint.MAX_VALUES:
         return TensorPlan(formulation=DEFAULT_PRUNED_FORMULATION, codec=codec)
     return TensorPlan(formulation=DEFAULT_PRUNED_UNSHARED_FORMULATION, codec=codec)
 

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from codecbench.executor.modules import CompressedLinear, fast_linears
+
 #: unit roundoff of the dtypes fast mode computes in (float32 only: bfloat16 and float16 layers
 #: run exactly in fast mode; bfloat16's would be 2**-8)
 UNIT_ROUNDOFF = {torch.float32: 2.0**-24}
@@ -46,19 +48,14 @@ def check_layers(model: nn.Module, x: torch.Tensor) -> list[dict[str, Any]]:
     order): ``name``, ``calls``, ``elements`` checked, ``fan_in``, ``max_fraction`` (largest
     ``|y - y64| / bound``; 0 when every element is exact) and ``violations`` (elements above
     the bound, or non-finite where ``y64`` is finite)."""
-    from codecbench.executor.modules import CompressedLinear
-
     captured: list[tuple[CompressedLinear, torch.Tensor, torch.Tensor]] = []
-    hooks = []
 
     def hook(module: CompressedLinear, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
         x_in = inputs[0]
-        if x_in.dtype in UNIT_ROUNDOFF and module.computes_fast():  # the layers that took the fast path
+        if x_in.dtype in UNIT_ROUNDOFF:  # a fast layer takes the fast path on float32 inputs only
             captured.append((module, x_in.detach().clone(), output.detach().clone()))
 
-    for module in model.modules():
-        if isinstance(module, CompressedLinear):
-            hooks.append(module.register_forward_hook(hook))
+    hooks = [module.register_forward_hook(hook) for module in fast_linears(model)]
     try:
         with torch.inference_mode():
             model(x)
@@ -72,7 +69,7 @@ def check_layers(model: nn.Module, x: torch.Tensor) -> list[dict[str, Any]]:
             weights[id(module)] = module.dense_weight().double()
         w64 = weights[id(module)]
         fraction, violations = bound_fraction(x_in, y, w64, module.bias)
-        name = getattr(module, "profile_name", module.source.name)
+        name = module.profile_name
         report = reports.setdefault(
             name,
             {"name": name, "calls": 0, "elements": 0, "fan_in": w64.shape[1], "max_fraction": 0.0, "violations": 0},

@@ -118,11 +118,7 @@ class _CompressedLayer(nn.Module):
     def spans(self, opened: OpenedTensor) -> list[tuple[int, int]]:
         """The ``[start, stop)`` symbol span of each group: one batched select, kept."""
         if self._spans is None or self._spans[0] is not opened:
-            try:
-                found = group_spans(opened.sequence, opened.ras, self.cuts).tolist()
-            except Exception as exc:
-                raise opened.failure(exc) from exc
-            self._spans = (opened, [tuple(s) for s in found])
+            self._spans = (opened, _select_spans(opened, self.cuts))
         return self._spans[1]
 
     def fast_groups(self, opened: OpenedTensor, groups: int) -> tuple[list[int], list[tuple[int, int]]]:
@@ -132,11 +128,7 @@ class _CompressedLayer(nn.Module):
         if self._fast is None or self._fast[0] is not opened:
             n = self.out_units
             cuts = sorted({int(c) for c in np.linspace(0, n, max(1, min(groups, n)) + 1)})
-            try:
-                found = group_spans(opened.sequence, opened.ras, cuts).tolist()
-            except Exception as exc:
-                raise opened.failure(exc) from exc
-            self._fast = (opened, cuts, [tuple(s) for s in found])
+            self._fast = (opened, cuts, _select_spans(opened, cuts))
         return self._fast[1], self._fast[2]
 
     def weight_groups(self):
@@ -172,6 +164,16 @@ class _CompressedLayer(nn.Module):
         return f"tensor={self.source.name!r}, groups={len(self.cuts) - 1}, compressed_bytes={self.source.nbytes}"
 
 
+def _select_spans(opened: OpenedTensor, cuts: list[int]) -> list[tuple[int, int]]:
+    """The ``[start, stop)`` symbol span of each unit group between ``cuts``: one batched
+    select, its failure named after the tensor."""
+    try:
+        found = group_spans(opened.sequence, opened.ras, cuts).tolist()
+    except Exception as exc:
+        raise opened.failure(exc) from exc
+    return [tuple(s) for s in found]
+
+
 class CompressedLinear(_CompressedLayer):
     def __init__(
         self,
@@ -202,6 +204,11 @@ class CompressedLinear(_CompressedLayer):
         for k0, k1, w in self.weight_groups():
             out[..., k0:k1] = F.linear(x, w, self._bias(k0, k1))
         return out
+
+
+def fast_linears(model: nn.Module) -> list[CompressedLinear]:
+    """The layers of ``model`` that fast mode computes from their tuples (float32 inputs)."""
+    return [m for m in model.modules() if isinstance(m, CompressedLinear) and m.computes_fast()]
 
 
 class CompressedConv2d(_CompressedLayer):

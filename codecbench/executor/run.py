@@ -39,6 +39,7 @@ from torch import nn
 from codecbench.errors import CodecbenchError, ConfigError
 from codecbench.executor.bound import check_layers, top1_agreement
 from codecbench.executor.engine import CONV_GROUP_WEIGHTS, DEFAULT_DEPTH, DEFAULT_WORKERS
+from codecbench.executor.modules import fast_linears
 from codecbench.executor.runner import (
     INPUT_SHAPE,
     MODES,
@@ -208,14 +209,8 @@ def run_model(options: RunOptions) -> dict[str, Any]:
 
 
 def fast_layers(model: nn.Module) -> list[str]:
-    """The layers of ``model`` that fast mode computes from their tuples (float32 inputs)."""
-    from codecbench.executor.modules import CompressedLinear
-
-    return [
-        getattr(m, "profile_name", m.source.name)
-        for m in model.modules()
-        if isinstance(m, CompressedLinear) and m.computes_fast()
-    ]
+    """The names of the layers of ``model`` that fast mode computes from their tuples."""
+    return [m.profile_name for m in fast_linears(model)]
 
 
 def _check(store: Any, model: nn.Module | None, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:

@@ -62,8 +62,7 @@ class PQFormulation(Formulation):
         n_entries = blocks.shape[0]
         g = 1 << gap_bits
         delimiter = g + n_entries
-        symbols = np.full(max(2 * gaps.size + n - 1, 0), delimiter, dtype=np.uint32)
-        offsets = 2 * np.arange(gaps.size, dtype=np.int64) + np.repeat(np.arange(n, dtype=np.int64), counts)
+        symbols, offsets = frame_tuples(counts, 2, delimiter)
         symbols[offsets] = gaps
         symbols[offsets + 1] = inverse + np.uint32(g)
         arrays = {"values": values, "blocks": blocks} if self.blockwise else {"values": values}
@@ -142,6 +141,16 @@ def tuples_of(tensor: np.ndarray, block: int, gap_bits: int) -> tuple[np.ndarray
     emitted[placed] = flat[refs[placed]]
     values, blocks, inverse = block_dictionary(emitted, tensor.dtype.newbyteorder("="))
     return counts, gaps, values, blocks, inverse
+
+
+def frame_tuples(counts: np.ndarray, width: int, delimiter: int) -> tuple[np.ndarray, np.ndarray]:
+    """The symbol array of ``len(counts)`` units holding ``counts[j]`` tuples of ``width``
+    symbols each, a delimiter between units (pre-filled: every slot a tuple does not take), and
+    each tuple's first slot in it."""
+    n, tuples = counts.size, int(counts.sum())
+    symbols = np.full(max(width * tuples + n - 1, 0), delimiter, dtype=np.uint32)
+    offsets = width * np.arange(tuples, dtype=np.int64) + np.repeat(np.arange(n, dtype=np.int64), counts)
+    return symbols, offsets
 
 
 def walk_args(ras: RAS) -> tuple[Any, ...]:

@@ -1,6 +1,6 @@
 """``pq-joint``: pq-element's (gap, value) tuples, each tuple one symbol.
 
-The same tuples as ``pq-element`` (fillers included: :func:`codecbench.formulations.pq._tuples`),
+The same tuples as ``pq-element`` (fillers included: :func:`codecbench.formulations.pq.tuples_of`),
 but a tuple ``(gap, entry)`` is the single symbol ``gap << entry_bits | entry`` and the
 delimiter is ``1 << (gap_bits + entry_bits)``. Two things follow:
 
@@ -37,6 +37,8 @@ from codecbench.hookspecs import hookimpl
 
 #: ``gap_bits + entry_bits`` at most: the alphabet (``2**15 + 1`` at most) fits uint16 buffers
 MAX_JOINT_BITS = 15
+#: distinct nonzero values at most: their entry bits leave at least one gap bit
+MAX_VALUES = (1 << (MAX_JOINT_BITS - 1)) - 1
 
 _ERRORS = {
     1: "the symbols do not hold exactly the requested units (delimiter count)",
@@ -81,8 +83,7 @@ class PQJointFormulation(Formulation):
         n = tensor.shape[0]
         counts, gaps, values, _, inverse = pq.tuples_of(tensor, 1, gap_bits)
         delimiter = 1 << (gap_bits + entry_bits)
-        symbols = np.full(max(gaps.size + n - 1, 0), delimiter, dtype=np.uint32)
-        offsets = np.arange(gaps.size, dtype=np.int64) + np.repeat(np.arange(n, dtype=np.int64), counts)
+        symbols, offsets = pq.frame_tuples(counts, 1, delimiter)
         symbols[offsets] = (gaps << np.uint32(entry_bits)) | inverse
         return RAS(
             symbols=symbols,
